@@ -1,0 +1,273 @@
+/**
+ * Machine configuration: arch presets (x86_64, i386), RAM size, per-CPU and policy switches.
+ *
+ * Models the boot-time facts the kernel takes from the firmware memory map and the arch headers
+ * (arch/x86/include/asm/page_*.h, arch/x86/mm/init_*.c, mm/mm_init.c free_area_init): which physical
+ * ranges exist, where the zone boundaries fall and what the boot allocator keeps for itself.
+ * Simplifications: one NUMA node; the firmware map is a fixed plausible one (the 640K-1M hole, the PCI hole
+ * below 4 GiB on x86_64 when RAM exceeds 3 GiB); what memblock reserves (the first 64 KiB, the kernel image at
+ * 16 MiB, and the memmap, 64 bytes per page, taken top-down from lowmem) becomes PG_reserved pages that never
+ * reach the buddy allocator. `zoneinfo` instead takes spanned/present/managed from a real /proc/zoneinfo.
+ */
+import { PAGE_SHIFT, PAGE_SIZE } from './mm/page.js';
+import { parseZoneinfo } from './zoneinfo.js';
+
+export type Arch = 'x86_64' | 'i386';
+
+/** Kernel zone types in the order they exist in `enum zone_type` for the arch (see zoneTypesFor). */
+export type ZoneType = 'DMA' | 'DMA32' | 'Normal' | 'HighMem' | 'Movable' | 'Device';
+
+/** Policy switches: the proposals of the seeds and the mainline design, selected as data. */
+export interface Policy {
+  /** Group pages by mobility (the kernel turns it off when RAM is tiny: page_group_by_mobility_disabled). */
+  mobilityGrouping: boolean;
+}
+
+export interface ZoneSpec {
+  type: ZoneType;
+  startPfn: number;
+  spanned: number;
+  present: number;
+  managed: number;
+}
+
+export interface MachineConfig {
+  arch?: Arch;
+  /** RAM: bytes, or a size such as '512M', '4G', '64G'. Ignored when `zoneinfo` is given. */
+  mem?: number | string;
+  nrCpus?: number;
+  seed?: number;
+  /** Strict mode throws after logging a misuse report (the default in tests). */
+  strict?: boolean;
+  /** Transparent huge pages; on by default on x86_64, where min_free_kbytes follows khugepaged's advice. */
+  thp?: boolean;
+  /** The text of a real /proc/zoneinfo: zones, spans and managed pages are taken from it. */
+  zoneinfo?: string;
+  /** vm.min_free_kbytes set by the user (as the sysctl); by default computed as the kernel does. */
+  minFreeKbytes?: number;
+  /** vm.watermark_scale_factor (default 10). */
+  watermarkScaleFactor?: number;
+  /** vm.lowmem_reserve_ratio, one per zone type in zone order. */
+  lowmemReserveRatio?: number[];
+  /** Page poisoning (page_poison=1): free pages are filled with 0xaa and checked when allocated. */
+  pagePoison?: boolean;
+  /** i386: size of the vmalloc area (the `vmalloc=` boot option); shrinks lowmem as the kernel does. */
+  vmallocSize?: number | string;
+  policy?: Partial<Policy>;
+  /** Kernel version whose behaviour to follow where mainline changed it (e.g. '6.18'). */
+  kernel?: string;
+}
+
+export interface ArchInfo {
+  arch: Arch;
+  bitsPerLong: 32 | 64;
+  /** Start of the direct map, as a number (x86_64: the low 48 bits of 0xffff888000000000). */
+  pageOffset: number;
+  /** pageblock_order: 9 with 4 KiB pages on x86_64 (HPAGE_PMD_ORDER); i386 without PAE: MAX_PAGE_ORDER = 10. */
+  pageblockOrder: number;
+  zoneTypes: ZoneType[];
+}
+
+export interface ResolvedConfig {
+  arch: ArchInfo;
+  zones: ZoneSpec[];
+  /** Pages in [0, maxPfn) have mem_map entries. */
+  maxPfn: number;
+  /** Lowmem pfn limit: pages below it have a direct-map address. */
+  maxLowPfn: number;
+  nrCpus: number;
+  seed: number;
+  strict: boolean;
+  thp: boolean;
+  minFreeKbytes: number | undefined;
+  watermarkScaleFactor: number;
+  lowmemReserveRatio: number[];
+  pagePoison: boolean;
+  vmallocSize: number;
+  policy: Policy;
+  kernel: string;
+  /** pfn ranges (inclusive start, exclusive end) that memblock reserved at boot: never given to the buddy. */
+  reserved: Array<[number, number]>;
+  /** pfn ranges with no RAM behind them (holes inside a zone span). */
+  holes: Array<[number, number]>;
+}
+
+const MIB = 1 << 20;
+const GIB = 1024 * MIB;
+
+/** Parse a size such as `512M`, `4G`, `64g`, `128k`, `4096` (bytes). Throws with the expected form. */
+export function parseSize(text: string | number, what = 'size'): number {
+  if (typeof text === 'number') {
+    if (!Number.isFinite(text) || text < 0) throw new Error(`${what}: expected a size in bytes, got ${text}`);
+    return Math.floor(text);
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?[bB])?\s*$/.exec(text);
+  if (!m) throw new Error(`${what}: expected a size such as 512M, 4G or 64G, got '${text}'`);
+  const mult = { '': 1, k: 1024, m: MIB, g: GIB, t: 1024 * GIB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export function zoneTypesFor(arch: Arch): ZoneType[] {
+  // enum zone_type: x86_64 has ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, ZONE_DEVICE;
+  // i386 (CONFIG_HIGHMEM, no DMA32, no ZONE_DEVICE without SPARSEMEM_VMEMMAP) has DMA, NORMAL, HIGHMEM, MOVABLE.
+  return arch === 'x86_64' ? ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'] : ['DMA', 'Normal', 'HighMem', 'Movable'];
+}
+
+export function archInfo(arch: Arch): ArchInfo {
+  if (arch === 'x86_64') {
+    return { arch, bitsPerLong: 64, pageOffset: 0x888000000000, pageblockOrder: 9, zoneTypes: zoneTypesFor(arch) };
+  }
+  // i386 without PAE has no PMD-sized huge page of 2 MiB; pageblock_order falls back to MAX_PAGE_ORDER.
+  return { arch, bitsPerLong: 32, pageOffset: 0xc0000000, pageblockOrder: 10, zoneTypes: zoneTypesFor(arch) };
+}
+
+const DMA_PFN_END = (16 * MIB) >> PAGE_SHIFT;
+const DMA32_PFN_END = (4 * GIB) / PAGE_SIZE;
+/** The legacy VGA/BIOS hole 0x9f000..0x100000 that the e820 map leaves out of ZONE_DMA. */
+const BIOS_HOLE: [number, number] = [0x9f, 0x100];
+/** x86 keeps the first 64 KiB for the BIOS (CONFIG_X86_RESERVE_LOW) and loads the kernel at 16 MiB. */
+const RESERVE_LOW_PAGES = 16;
+const KERNEL_IMAGE_PAGES = (16 * MIB) >> PAGE_SHIFT;
+/** sizeof(struct page) in the kernel: the memmap memblock reserves is 64 bytes per page. */
+const STRUCT_PAGE_SIZE = 64;
+
+export const DEFAULT_POLICY: Policy = { mobilityGrouping: true };
+
+export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
+  const archName = cfg.arch ?? 'x86_64';
+  if (archName !== 'x86_64' && archName !== 'i386') {
+    throw new Error(`arch: expected x86_64 or i386, got '${String(archName)}'`);
+  }
+  const arch = archInfo(archName);
+  const nrCpus = cfg.nrCpus ?? 2;
+  if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 256) {
+    throw new Error(`cpus: expected a whole number from 1 to 256, got ${nrCpus}`);
+  }
+  const vmallocSize = parseSize(cfg.vmallocSize ?? 128 * MIB, 'vmalloc');
+  const base = {
+    arch,
+    nrCpus,
+    seed: cfg.seed ?? 1,
+    strict: cfg.strict ?? false,
+    thp: cfg.thp ?? archName === 'x86_64',
+    minFreeKbytes: cfg.minFreeKbytes,
+    watermarkScaleFactor: cfg.watermarkScaleFactor ?? 10,
+    lowmemReserveRatio: cfg.lowmemReserveRatio ?? defaultLowmemReserveRatio(arch.zoneTypes),
+    pagePoison: cfg.pagePoison ?? false,
+    vmallocSize,
+    policy: { ...DEFAULT_POLICY, ...cfg.policy },
+    kernel: cfg.kernel ?? '6.18',
+  };
+  if (cfg.zoneinfo !== undefined) return { ...base, ...layoutFromZoneinfo(cfg.zoneinfo, arch) };
+  const mem = parseSize(cfg.mem ?? '4G', 'mem');
+  if (mem < 32 * MIB) throw new Error(`mem: expected at least 32M, got ${cfg.mem}`);
+  if (archName === 'i386' && mem > 64 * GIB) throw new Error(`mem: i386 (PAE) addresses at most 64G, got ${cfg.mem}`);
+  return { ...base, ...(archName === 'x86_64' ? layoutX86_64(mem) : layoutI386(mem, vmallocSize)) };
+}
+
+function defaultLowmemReserveRatio(types: ZoneType[]): number[] {
+  // sysctl_lowmem_reserve_ratio: DMA 256, DMA32 256, NORMAL 32, HIGHMEM 0, MOVABLE 0 (mm/page_alloc.c).
+  return types.map((t) => (t === 'DMA' || t === 'DMA32' ? 256 : t === 'Normal' ? 32 : 0));
+}
+
+type Layout = Pick<ResolvedConfig, 'zones' | 'maxPfn' | 'maxLowPfn' | 'reserved' | 'holes'>;
+
+function layoutX86_64(mem: number): Layout {
+  const pages = Math.floor(mem / PAGE_SIZE);
+  // Below 4 GiB the PCI hole takes 3G..4G; RAM beyond 3 GiB is remapped above 4 GiB, as firmware does.
+  const lowPages = Math.min(pages, (3 * GIB) / PAGE_SIZE);
+  const highPages = pages - lowPages;
+  const maxPfn = highPages > 0 ? DMA32_PFN_END + highPages : lowPages;
+  const holes: Array<[number, number]> = [BIOS_HOLE];
+  if (highPages > 0) holes.push([lowPages, DMA32_PFN_END]);
+  const zones: ZoneSpec[] = [];
+  const span = (type: ZoneType, start: number, end: number) => {
+    const spanned = Math.max(0, end - start);
+    zones.push({ type, startPfn: spanned ? start : 0, spanned, present: spanned - holePages(holes, start, end), managed: 0 });
+  };
+  span('DMA', 1, Math.min(DMA_PFN_END, maxPfn));
+  span('DMA32', DMA_PFN_END, Math.min(DMA32_PFN_END, maxPfn));
+  span('Normal', DMA32_PFN_END, maxPfn);
+  span('Movable', 0, 0);
+  span('Device', 0, 0);
+  return finishLayout(zones, holes, maxPfn, maxPfn);
+}
+
+function layoutI386(mem: number, vmallocSize: number): Layout {
+  const pages = Math.floor(mem / PAGE_SIZE);
+  // Lowmem is what fits in the 1 GiB kernel half after the vmalloc area (and its guard) and fixmaps:
+  // 896 MiB with the default 128 MiB vmalloc= (arch/x86/mm/init_32.c MAXMEM).
+  const maxLowmem = 1024 * MIB - vmallocSize;
+  if (maxLowmem < 64 * MIB) throw new Error(`vmalloc: ${vmallocSize} bytes leaves no lowmem on i386`);
+  const maxLowPfn = Math.min(pages, Math.floor(maxLowmem / PAGE_SIZE));
+  const holes: Array<[number, number]> = [BIOS_HOLE];
+  const zones: ZoneSpec[] = [];
+  const span = (type: ZoneType, start: number, end: number) => {
+    const spanned = Math.max(0, end - start);
+    zones.push({ type, startPfn: spanned ? start : 0, spanned, present: spanned - holePages(holes, start, end), managed: 0 });
+  };
+  span('DMA', 1, Math.min(DMA_PFN_END, pages));
+  span('Normal', DMA_PFN_END, maxLowPfn);
+  span('HighMem', maxLowPfn, pages);
+  span('Movable', 0, 0);
+  return finishLayout(zones, holes, pages, maxLowPfn);
+}
+
+/** What memblock keeps: low 64 KiB, the kernel image at 16 MiB, the memmap top-down from the end of lowmem. */
+function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn: number, maxLowPfn: number): Layout {
+  const memmapPages = Math.ceil((maxPfn * STRUCT_PAGE_SIZE) / PAGE_SIZE);
+  const reserved: Array<[number, number]> = [
+    [1, RESERVE_LOW_PAGES],
+    [DMA_PFN_END, Math.min(DMA_PFN_END + KERNEL_IMAGE_PAGES, maxLowPfn)],
+  ];
+  // The memmap goes top-down below the end of lowmem, skipping any hole it would overlap.
+  let top = maxLowPfn;
+  for (const [s, e] of holes) if (s < top && e >= top) top = s;
+  reserved.push([Math.max(DMA_PFN_END + KERNEL_IMAGE_PAGES, top - memmapPages), top]);
+  for (const z of zones) {
+    const end = z.startPfn + z.spanned;
+    let res = 0;
+    for (const [s, e] of reserved) res += Math.max(0, Math.min(e, end) - Math.max(s, z.startPfn));
+    z.managed = Math.max(0, z.present - res);
+  }
+  return { zones, holes, reserved, maxPfn, maxLowPfn };
+}
+
+function holePages(holes: Array<[number, number]>, start: number, end: number): number {
+  let n = 0;
+  for (const [s, e] of holes) n += Math.max(0, Math.min(e, end) - Math.max(s, start));
+  return n;
+}
+
+/**
+ * Zones of a real machine from its /proc/zoneinfo: span, present and managed pages per zone. The pages a
+ * zone spans but does not have are a hole at the end of its span (where x86's PCI hole is); present but
+ * unmanaged pages are reserved at the top of the present range, as memblock allocates top-down.
+ */
+function layoutFromZoneinfo(text: string, arch: ArchInfo): Layout {
+  const parsed = parseZoneinfo(text);
+  const zones: ZoneSpec[] = arch.zoneTypes.map((type) => {
+    const z = parsed.find((p) => p.name === type);
+    if (!z) return { type, startPfn: 0, spanned: 0, present: 0, managed: 0 };
+    return { type, startPfn: z.spanned ? z.startPfn : 0, spanned: z.spanned, present: z.present, managed: z.managed };
+  });
+  for (const p of parsed) {
+    if (!arch.zoneTypes.includes(p.name as ZoneType)) {
+      throw new Error(`zoneinfo: zone '${p.name}' does not exist on ${arch.arch} (expected ${arch.zoneTypes.join(', ')})`);
+    }
+  }
+  const holes: Array<[number, number]> = [];
+  const reserved: Array<[number, number]> = [];
+  let maxPfn = 1;
+  for (const z of zones) {
+    if (!z.spanned) continue;
+    const end = z.startPfn + z.spanned;
+    maxPfn = Math.max(maxPfn, end);
+    const presentEnd = z.startPfn + z.present;
+    if (presentEnd < end) holes.push([presentEnd, end]);
+    if (z.managed < z.present) reserved.push([z.startPfn + z.managed, presentEnd]);
+  }
+  const low = zones.filter((z) => z.type !== 'HighMem' && z.type !== 'Movable' && z.type !== 'Device' && z.spanned);
+  const maxLowPfn = arch.arch === 'i386' ? Math.max(...low.map((z) => z.startPfn + z.spanned)) : maxPfn;
+  return { zones, holes, reserved, maxPfn, maxLowPfn };
+}

@@ -1,0 +1,452 @@
+/**
+ * The model machine: boots mem_map, zones and the page allocator from a config (mm/mm_init.c
+ * free_area_init/memmap_init, memblock_free_all; mm/page_alloc.c init_per_zone_wmark_min,
+ * build_all_zonelists; mm/khugepaged.c set_recommended_min_free_kbytes) and offers the kernel's
+ * allocator entry points in camelCase as methods. Later layers (slab, vmalloc, reclaim) add theirs here.
+ *
+ * Memory reads and writes go through kernel virtual addresses (the direct map for now), and touching a
+ * free page is reported as KASAN would report a use-after-free.
+ */
+import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
+import { GFP, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES } from './gfp.js';
+import { Buddy } from './mm/buddy.js';
+import { Clock } from './mm/clock.js';
+import { DirectMap, PhysMem } from './mm/memory.js';
+import {
+  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE, PG_HEAD,
+  PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_SHIFT,
+} from './mm/page.js';
+import { PageAlloc } from './mm/page_alloc.js';
+import { Pcp } from './mm/pcp.js';
+import { Printk } from './mm/printk.js';
+import { Sched, type Task } from './mm/sched.js';
+import { ModelStats, VmEvents } from './mm/vmstat.js';
+import {
+  calculateMinFreeKbytes, calculateTotalreservePages, NR_PCP_LISTS, recommendedMinFreeKbytes, setupPagesets,
+  setupPerZoneLowmemReserve, setupPerZoneWmarks, Zone,
+} from './mm/zone.js';
+import { TraceBuffer } from './trace/buffer.js';
+import { renderProc, type ProcName } from './proc/index.js';
+
+/** List heads kept for later layers (slab partial lists, LRU lists) beyond the zones' own. */
+const SPARE_LIST_HEADS = 1 << 16;
+
+export class Machine {
+  readonly cfg: ResolvedConfig;
+  readonly mm: MemMap;
+  readonly zones: Zone[];
+  readonly clock = new Clock();
+  readonly sched: Sched;
+  readonly printk: Printk;
+  readonly trace: TraceBuffer;
+  readonly mem = new PhysMem();
+  readonly directMap: DirectMap;
+  readonly events: VmEvents;
+  readonly stats = new ModelStats();
+  readonly buddy: Buddy;
+  readonly pcp: Pcp;
+  readonly pa: PageAlloc;
+  /** vm.min_free_kbytes as the boot settled it. */
+  minFreeKbytes = 0;
+  /** totalreserve_pages. */
+  totalreservePages = 0;
+  /** totalram_pages(): managed pages at boot. */
+  readonly totalramPages: number;
+
+  private constructor(cfg: ResolvedConfig) {
+    this.cfg = cfg;
+    const nrZones = cfg.zones.length;
+    const listHeads = nrZones * (NR_PAGE_ORDERS * MIGRATE_TYPES + cfg.nrCpus * NR_PCP_LISTS) + SPARE_LIST_HEADS;
+    this.mm = new MemMap(cfg.maxPfn, listHeads);
+    this.sched = new Sched(cfg.nrCpus);
+    this.printk = new Printk(this.clock, cfg.strict);
+    this.trace = new TraceBuffer(this.clock, this.sched, cfg.seed, cfg.arch.bitsPerLong);
+    this.directMap = new DirectMap(cfg.arch.pageOffset, cfg.maxLowPfn);
+    this.events = new VmEvents(nrZones);
+    this.zones = cfg.zones.map((z, i) => new Zone(this.mm, i, z.type, z.startPfn, z.spanned, z.present, z.managed, nrZones, cfg.nrCpus));
+    this.initMemmap();
+    this.totalramPages = this.zones.reduce((s, z) => s + z.managed, 0);
+    // build_all_zonelists(): grouping by mobility is pointless when there are too few pageblocks.
+    const movablePages = this.zones.filter((z) => z.type !== 'Device').reduce((s, z) => s + z.managed, 0);
+    const mobilityDisabled = !cfg.policy.mobilityGrouping || movablePages < (1 << cfg.arch.pageblockOrder) * MIGRATE_TYPES;
+    this.buddy = new Buddy(this.mm, this.zones, cfg.arch.pageblockOrder, mobilityDisabled, cfg.thp, this.trace, this.stats);
+    this.pcp = new Pcp(this.mm, this.buddy, cfg.nrCpus, this.trace, this.stats);
+    this.pa = new PageAlloc({
+      cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, mem: this.mem, directMap: this.directMap,
+      sched: this.sched, clock: this.clock, printk: this.printk, trace: this.trace, events: this.events, stats: this.stats,
+    });
+    this.memblockFreeAll();
+    this.initWatermarks();
+    this.printk.printk(`Linux version 6.18.0-mmlab (mmlab model, arch ${cfg.arch.arch}, ${cfg.nrCpus} CPUs)`);
+    this.printk.printk(`Memory: ${this.totalramPages * 4}K/${this.zones.reduce((s, z) => s + z.present, 0) * 4}K available`);
+  }
+
+  /** Boot a machine. Bad configuration throws an Error naming the field. */
+  static boot(config: MachineConfig = {}): Machine {
+    return new Machine(resolveConfig(config));
+  }
+
+  /** memmap_init(): zone links in page->flags, holes and memblock reservations marked. */
+  private initMemmap(): void {
+    const mm = this.mm;
+    for (const z of this.zones) if (z.spanned) mm.flags.fill(z.idx << ZONE_SHIFT, z.startPfn, z.endPfn);
+    // Pages outside every zone (pfn 0 on x86) belong to no allocator: reserved.
+    mm.flags[0] |= this.zones[0].startPfn > 0 ? PG_RESERVED : 0;
+    if (this.zones[0].startPfn > 0) mm.refcount[0] = 1;
+    for (const [s, e] of this.cfg.holes) for (let p = s; p < e; p++) mm.flags[p] = (mm.flags[p] & ~PGTY_MASK) | PGTY_HOLE;
+    for (const [s, e] of this.cfg.reserved) {
+      for (let p = s; p < e; p++) {
+        if ((mm.flags[p] & PGTY_MASK) === PGTY_HOLE) continue;
+        mm.flags[p] |= PG_RESERVED;
+        mm.refcount[p] = 1;
+      }
+    }
+  }
+
+  /**
+   * memblock_free_all(): every page that is present and not reserved goes to the buddy allocator in the
+   * largest aligned blocks that fit, as movable (memmap_init marks every pageblock movable).
+   */
+  private memblockFreeAll(): void {
+    const mm = this.mm;
+    for (const z of this.zones) {
+      let p = z.startPfn;
+      const end = z.endPfn;
+      while (p < end) {
+        const f = mm.flags[p];
+        if (f & PG_RESERVED || (f & PGTY_MASK) === PGTY_HOLE) {
+          p++;
+          continue;
+        }
+        let runEnd = p;
+        while (runEnd < end && !(mm.flags[runEnd] & PG_RESERVED) && (mm.flags[runEnd] & PGTY_MASK) !== PGTY_HOLE) runEnd++;
+        while (p < runEnd) {
+          let order = MAX_PAGE_ORDER;
+          while (order > 0 && (p & ((1 << order) - 1) || p + (1 << order) > runEnd)) order--;
+          this.buddy.addToFreeList(p, z, order, MIGRATE_MOVABLE, true);
+          this.buddy.accountFreepages(z, 1 << order, MIGRATE_MOVABLE);
+          p += 1 << order;
+        }
+      }
+    }
+  }
+
+  /** init_per_zone_wmark_min(), then khugepaged's recommendation, then the pagesets that follow the marks. */
+  private initWatermarks(): void {
+    const cfg = this.cfg;
+    const zones = this.zones;
+    let minFree = cfg.minFreeKbytes ?? calculateMinFreeKbytes(zones);
+    setupPerZoneWmarks(zones, minFree, cfg.watermarkScaleFactor);
+    setupPerZoneLowmemReserve(zones, cfg.lowmemReserveRatio);
+    if (cfg.thp) {
+      const rec = recommendedMinFreeKbytes(zones, cfg.arch.pageblockOrder);
+      if (rec > minFree) {
+        if (cfg.minFreeKbytes !== undefined) this.printk.printk(`khugepaged: raising min_free_kbytes from ${minFree} to ${rec} to help transparent hugepage allocations`);
+        minFree = rec;
+        setupPerZoneWmarks(zones, minFree, cfg.watermarkScaleFactor);
+      }
+    }
+    this.minFreeKbytes = minFree;
+    this.totalreservePages = calculateTotalreservePages(zones);
+    for (const z of zones) setupPagesets(z, cfg.nrCpus);
+  }
+
+  // --- the page allocator's entry points ---------------------------------------------------------------
+
+  /** alloc_pages(gfp, order): a pfn, or NO_PAGE. */
+  allocPages(gfp: number, order: number): number {
+    return this.pa.allocPages(gfp, order);
+  }
+  /** __free_pages(page, order). */
+  freePages(pfn: number, order: number): void {
+    this.pa.freePages(pfn, order);
+  }
+  /** __get_free_pages(gfp, order): a direct-map address, or 0. */
+  getFreePages(gfp: number, order: number): number {
+    return this.pa.getFreePages(gfp, order);
+  }
+  /** get_zeroed_page(gfp). */
+  getZeroedPage(gfp: number): number {
+    return this.pa.getFreePages(gfp | GFP.ZERO, 0);
+  }
+  /** free_pages(addr, order). */
+  freePagesAddr(addr: number, order: number): void {
+    this.pa.freePagesAddr(addr, order);
+  }
+  /** alloc_pages_exact(size, gfp): a direct-map address, or 0. */
+  allocPagesExact(size: number, gfp: number): number {
+    return this.pa.allocPagesExact(size, gfp);
+  }
+  /** free_pages_exact(addr, size). */
+  freePagesExact(addr: number, size: number): void {
+    this.pa.freePagesExact(addr, size);
+  }
+  /** split_page(page, order). */
+  splitPage(pfn: number, order: number): void {
+    this.pa.splitPage(pfn, order);
+  }
+  /** get_page(page). */
+  getPage(pfn: number): void {
+    this.pa.getPage(pfn);
+  }
+  /** release_pages(): drop one reference on each order-0 page, freeing in a batch. */
+  releasePages(pfns: readonly number[]): void {
+    this.pa.freePagesBatched(pfns);
+  }
+  /** drain_all_pages(NULL). */
+  drainAllPages(): void {
+    this.pcp.drainAll();
+  }
+
+  /** page_address(): 0 for a highmem page (it has no kernel address until kmap). */
+  pageAddress(pfn: number): number {
+    return this.directMap.pageAddress(pfn);
+  }
+  /** virt_to_page() for a direct-map address; NO_PAGE if it is not one. */
+  virtToPage(addr: number): number {
+    return this.directMap.contains(addr) ? this.directMap.virtToPfn(addr) : NO_PAGE;
+  }
+
+  // --- the current task and its context -----------------------------------------------------------------
+
+  get current(): Task {
+    return this.sched.current;
+  }
+  memallocNofsSave(): number {
+    return this.sched.memallocNofsSave();
+  }
+  memallocNofsRestore(flags: number): void {
+    this.sched.memallocNofsRestore(flags);
+  }
+  memallocNoioSave(): number {
+    return this.sched.memallocNoioSave();
+  }
+  memallocNoioRestore(flags: number): void {
+    this.sched.memallocNoioRestore(flags);
+  }
+  memallocNoreclaimSave(): number {
+    return this.sched.memallocNoreclaimSave();
+  }
+  memallocNoreclaimRestore(flags: number): void {
+    this.sched.memallocNoreclaimRestore(flags);
+  }
+  currentGfpContext(gfp: number): number {
+    return this.sched.currentGfpContext(gfp);
+  }
+  /** Run `fn` in hard-interrupt context on `cpu`. */
+  inIrq<T>(fn: () => T, cpu?: number): T {
+    this.sched.irqEnter(cpu);
+    try {
+      return fn();
+    } finally {
+      this.sched.irqExit();
+    }
+  }
+  /** Run `fn` while serving softirqs. */
+  inSoftirq<T>(fn: () => T, cpu?: number): T {
+    this.sched.softirqEnter(cpu);
+    try {
+      return fn();
+    } finally {
+      this.sched.softirqExit();
+    }
+  }
+  /** Run `fn` with preemption disabled (as under a spinlock). */
+  inAtomic<T>(fn: () => T): T {
+    this.sched.preemptDisable();
+    try {
+      return fn();
+    } finally {
+      this.sched.preemptEnable();
+    }
+  }
+
+  // --- bytes -------------------------------------------------------------------------------------------
+
+  /** Read `len` bytes at a kernel virtual address. */
+  read(addr: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    this.access(addr, len, 'read', (pfn, off, pos, n) => this.mem.readFrame(pfn, off, out, pos, n));
+    return out;
+  }
+
+  /** Write bytes at a kernel virtual address. */
+  write(addr: number, bytes: Uint8Array): void {
+    this.access(addr, bytes.length, 'write', (pfn, off, pos, n) => this.mem.writeFrame(pfn, off, bytes, pos, n));
+  }
+
+  /**
+   * Walk an access page by page. Every page must be allocated; touching a free page is reported (as
+   * KASAN's use-after-free) and nothing is read or written. An address outside the direct map faults.
+   */
+  private access(addr: number, len: number, what: 'read' | 'write', fn: (pfn: number, off: number, pos: number, n: number) => void): void {
+    if (len === 0) return;
+    if (!this.directMap.contains(addr) || !this.directMap.contains(addr + len - 1)) {
+      this.printk.bug('page fault', [`BUG: unable to handle page fault for address: ${this.formatAddr(addr)}`, `#PF: supervisor ${what} access in kernel mode`, '#PF: error_code(0x0000) - not-present page']);
+      return;
+    }
+    const first = this.directMap.virtToPfn(addr);
+    const last = this.directMap.virtToPfn(addr + len - 1);
+    for (let p = first; p <= last; p++) {
+      if (this.pa.pageIsFree(p) || (this.mm.flags[p] & PGTY_MASK) === PGTY_HOLE) {
+        this.printk.bug('KASAN: use-after-free', [
+          `BUG: KASAN: use-after-free in mmlab_${what}+0x0/0x0`,
+          `${what === 'read' ? 'Read' : 'Write'} of size ${len} at addr ${this.formatAddr(addr)} by task ${this.sched.current.comm}/${this.sched.current.pid}`,
+          `The buggy address belongs to the physical page: pfn:0x${p.toString(16)} (free)`,
+        ]);
+        return;
+      }
+    }
+    let pos = 0;
+    let a = addr;
+    while (pos < len) {
+      const pfn = this.directMap.virtToPfn(a);
+      const off = this.directMap.offsetInPage(a);
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      fn(pfn, off, pos, n);
+      pos += n;
+      a += n;
+    }
+  }
+
+  /** A kernel address as the kernel prints it: x86_64 sign-extended to 64 bits, i386 as 32 bits. */
+  formatAddr(addr: number): string {
+    if (this.cfg.arch.bitsPerLong === 64) return 'ffff' + addr.toString(16).padStart(12, '0');
+    return addr.toString(16).padStart(8, '0');
+  }
+
+  // --- views ---------------------------------------------------------------------------------------------
+
+  /** The text of a /proc (or debugfs) file as the kernel would print it. */
+  proc(name: ProcName): string {
+    return renderProc(this, name);
+  }
+
+  /** The kernel log. */
+  dmesg(): string {
+    return this.printk.text();
+  }
+
+  /** Free pages across all zones (NR_FREE_PAGES). */
+  freePagesTotal(): number {
+    let n = 0;
+    for (const z of this.zones) n += z.freePages;
+    return n;
+  }
+
+  /** Pages on per-CPU lists. */
+  pcpPagesTotal(): number {
+    let n = 0;
+    for (const z of this.zones) for (const p of z.pcp) n += p.count;
+    return n;
+  }
+
+  /**
+   * Walk every structure and check it against a recount: free lists against page state, buddy alignment and
+   * orders, missed merges, per-list and per-zone counters, pcp lists and counts, and that every page of
+   * every zone is exactly one of: hole, reserved, free (buddy or pcp), or part of one allocated block.
+   * Throws an Error listing what is wrong.
+   */
+  checkInvariants(): void {
+    const errs: string[] = [];
+    const mm = this.mm;
+    const b = this.buddy;
+    for (const z of this.zones) {
+      let free = 0;
+      let freeHa = 0;
+      for (let o = 0; o < NR_PAGE_ORDERS; o++) {
+        let blocks = 0;
+        for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+          const head = z.freeList(o, mt);
+          let n = 0;
+          for (let p = mm.next[head]; p !== head; p = mm.next[p]) {
+            if (++n > mm.nrPages) {
+              errs.push(`${z.name}: free list order ${o} mt ${mt} does not terminate`);
+              break;
+            }
+            if (mm.prev[mm.next[p]] !== p) errs.push(`${z.name}: broken links at pfn ${p}`);
+            if (p < z.startPfn || p + (1 << o) > z.endPfn) errs.push(`${z.name}: free block ${p}/${o} outside the zone`);
+            if ((mm.flags[p] & PGTY_MASK) !== PGTY_BUDDY || mm.private_[p] !== o) errs.push(`${z.name}: pfn ${p} on order-${o} list is not PageBuddy of order ${o}`);
+            if (p & ((1 << o) - 1)) errs.push(`${z.name}: free block ${p} misaligned for order ${o}`);
+            if (mm.refcount[p] !== 0) errs.push(`${z.name}: free pfn ${p} has refcount ${mm.refcount[p]}`);
+            if (b.getPageblockMigratetype(p) !== mt) errs.push(`${z.name}: free block ${p}/${o} on mt ${mt} list but its pageblock is ${b.getPageblockMigratetype(p)}`);
+            if (o < MAX_PAGE_ORDER) {
+              const bud = p ^ (1 << o);
+              if (b.isBuddy(bud, o, z.idx)) {
+                const bmt = b.getPageblockMigratetype(bud);
+                const mergeable = o < b.pageblockOrder || mt === bmt || (mt < MIGRATE_PCPTYPES && bmt < MIGRATE_PCPTYPES);
+                if (mergeable) errs.push(`${z.name}: free buddies ${p} and ${bud} of order ${o} were not merged`);
+              }
+            }
+          }
+          if (n !== z.nrFreeList[o * MIGRATE_TYPES + mt]) errs.push(`${z.name}: list order ${o} mt ${mt} holds ${n} blocks, counter says ${z.nrFreeList[o * MIGRATE_TYPES + mt]}`);
+          blocks += n;
+          if (mt !== 4) free += n << o;
+          if (mt === MIGRATE_HIGHATOMIC) freeHa += n << o;
+        }
+        if (blocks !== z.nrFree[o]) errs.push(`${z.name}: nr_free[${o}] = ${z.nrFree[o]}, lists hold ${blocks}`);
+      }
+      if (free !== z.freePages) errs.push(`${z.name}: NR_FREE_PAGES ${z.freePages}, lists hold ${free}`);
+      if (freeHa !== z.nrFreeHighatomic) errs.push(`${z.name}: nr_free_highatomic ${z.nrFreeHighatomic}, lists hold ${freeHa}`);
+      for (let c = 0; c < z.pcp.length; c++) {
+        const pcp = z.pcp[c];
+        let pages = 0;
+        for (let i = 0; i < NR_PCP_LISTS; i++) {
+          const head = pcp.lists + i;
+          const order = this.pcp.pindexToOrder(i);
+          for (let p = mm.next[head]; p !== head; p = mm.next[p]) {
+            if ((mm.flags[p] & PGTY_MASK) !== PGTY_PCP || mm.private_[p] !== order) errs.push(`${z.name} cpu${c}: pfn ${p} on pcp list ${i} is not a pcp page of order ${order}`);
+            if (mm.zoneIdx(p) !== z.idx) errs.push(`${z.name} cpu${c}: pfn ${p} of zone ${mm.zoneIdx(p)} on this zone's pcp list`);
+            pages += 1 << order;
+          }
+        }
+        if (pages !== pcp.count) errs.push(`${z.name} cpu${c}: pcp count ${pcp.count}, lists hold ${pages}`);
+      }
+      this.checkZonePages(z, errs);
+      if (errs.length > 20) break;
+    }
+    if (errs.length) throw new Error(`checkInvariants: ${errs.length} problem(s):\n  ${errs.slice(0, 20).join('\n  ')}`);
+  }
+
+  /** Every page of the zone is accounted for exactly once. */
+  private checkZonePages(z: Zone, errs: string[]): void {
+    const mm = this.mm;
+    let managed = 0;
+    for (let p = z.startPfn; p < z.endPfn; ) {
+      const f = mm.flags[p];
+      const t = f & PGTY_MASK;
+      if (mm.zoneIdx(p) !== z.idx) errs.push(`${z.name}: pfn ${p} says zone ${mm.zoneIdx(p)}`);
+      if (t === PGTY_HOLE) {
+        p++;
+        continue;
+      }
+      if (f & PG_RESERVED && t === 0) {
+        p++;
+        continue;
+      }
+      let order: number;
+      if (t === PGTY_BUDDY || t === PGTY_PCP) order = mm.private_[p];
+      else if (mm.refcount[p] > 0) order = (f & ALLOC_ORDER_MASK) >>> ALLOC_ORDER_SHIFT;
+      else {
+        errs.push(`${z.name}: pfn ${p} is neither free nor allocated (refcount 0, not on a list)`);
+        p++;
+        continue;
+      }
+      const head = p;
+      const isCompound = (f & PG_HEAD) !== 0;
+      for (let i = 1; i < 1 << order; i++) {
+        const q = head + i;
+        if (q >= z.endPfn) {
+          errs.push(`${z.name}: block ${head}/${order} runs past the zone`);
+          break;
+        }
+        if (mm.flags[q] & PGTY_MASK) errs.push(`${z.name}: pfn ${q} inside block ${head}/${order} has page type ${(mm.flags[q] & PGTY_MASK) >>> 16}`);
+        if (mm.refcount[q] !== 0) errs.push(`${z.name}: pfn ${q} inside block ${head}/${order} has refcount ${mm.refcount[q]}`);
+        if (isCompound ? mm.compoundHead[q] !== head + 1 : mm.compoundHead[q] !== 0) errs.push(`${z.name}: pfn ${q} has a wrong compound head`);
+      }
+      managed += 1 << order;
+      p = head + (1 << order);
+    }
+    if (managed !== z.managed) errs.push(`${z.name}: ${managed} pages free or allocated, managed is ${z.managed}`);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * The model clock: nanoseconds since boot, advanced only by the model (each allocator entry point costs a
+ * fixed model time, and workloads advance it explicitly), never read from the wall clock, so that the same
+ * seed gives the same timestamps. It stamps trace lines and dmesg.
+ */
+export class Clock {
+  /** Nanoseconds since boot. */
+  ns = 0;
+
+  advance(ns: number): void {
+    this.ns += ns;
+  }
+
+  /** Seconds and microseconds as the kernel prints them: `%5lu.%06lu`. */
+  secsUsecs(): [number, number] {
+    const us = Math.floor(this.ns / 1000);
+    return [Math.floor(us / 1e6), us % 1e6];
+  }
+}

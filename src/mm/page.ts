@@ -1,0 +1,170 @@
+/**
+ * mem_map: every struct page of the machine as struct-of-arrays over typed arrays indexed by pfn
+ * (include/linux/mm_types.h, include/linux/page-flags.h). A page is its pfn; no JS object exists per page.
+ *
+ * Eight 32-bit words per page, 32 bytes (the kernel's struct page is 64):
+ *   flags         Uint32  page flags, page type, allocation order, zone (layout below)
+ *   refcount      Int32   _refcount
+ *   private       Int32   buddy/pcp: order of the free block; page[1] of a compound page: its order
+ *   compoundHead  Int32   tail pages: head pfn + 1 (0: not a tail), as the kernel's compound_head with bit 0
+ *   next, prev    Int32   the page's list_head (buddy free list, pcp list, later LRU and slab lists)
+ *   mapping       Int32   owner word 1 (slab: cache id; page cache: mapping id)
+ *   index         Int32   owner word 2 (slab: freelist; page cache: index)
+ *
+ * flags, bit layout:
+ *   bits  0..13  PG_* flags (PG_LOCKED .. PG_PFMEMALLOC below)
+ *   bits 16..19  page type (PGTY_*): what the kernel keeps in page_type, plus the model's own PGTY_PCP/HOLE
+ *   bits 20..23  order the block was allocated with (model-only: lets a free with the wrong order be caught)
+ *   bits 24..26  zone index (the kernel keeps the zone in the top bits of page->flags too)
+ *
+ * Lists are intrusive and circular, as list_head is: a list's head is a sentinel, an id past the last pfn
+ * with its own next/prev slots, so insertion and removal never branch on emptiness.
+ */
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const MAX_PAGE_ORDER = 10;
+export const NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1;
+export const PAGE_ALLOC_COSTLY_ORDER = 3;
+/** No page: the model's NULL struct page. pfn 0 is a real page. */
+export const NO_PAGE = -1;
+
+// Page flags (bits 0..13).
+export const PG_LOCKED = 1 << 0;
+export const PG_REFERENCED = 1 << 1;
+export const PG_UPTODATE = 1 << 2;
+export const PG_DIRTY = 1 << 3;
+export const PG_LRU = 1 << 4;
+export const PG_HEAD = 1 << 5;
+export const PG_ACTIVE = 1 << 6;
+export const PG_RESERVED = 1 << 7;
+export const PG_PRIVATE = 1 << 8;
+export const PG_RECLAIM = 1 << 9;
+export const PG_SWAPBACKED = 1 << 10;
+export const PG_UNEVICTABLE = 1 << 11;
+export const PG_MLOCKED = 1 << 12;
+/** The page was handed out from the reserves (ALLOC_NO_WATERMARKS); the kernel keeps this in lru.next bit 1. */
+export const PG_PFMEMALLOC = 1 << 13;
+export const PG_FLAGS_MASK = 0x3fff;
+
+// Page types (bits 16..19).
+export const PGTY_SHIFT = 16;
+export const PGTY_MASK = 0xf << PGTY_SHIFT;
+export const PGTY_NONE = 0;
+/** A free block's head in a buddy free list (PageBuddy). */
+export const PGTY_BUDDY = 1 << PGTY_SHIFT;
+/** A free page on a per-CPU list (the kernel tells these by refcount 0 off the buddy lists). */
+export const PGTY_PCP = 2 << PGTY_SHIFT;
+export const PGTY_SLAB = 3 << PGTY_SHIFT;
+export const PGTY_TABLE = 4 << PGTY_SHIFT;
+/** No RAM behind this pfn (a hole in the zone span; pfn_valid() would be false). */
+export const PGTY_HOLE = 5 << PGTY_SHIFT;
+
+export const ALLOC_ORDER_SHIFT = 20;
+export const ALLOC_ORDER_MASK = 0xf << ALLOC_ORDER_SHIFT;
+export const ZONE_SHIFT = 24;
+export const ZONE_MASK = 0x7 << ZONE_SHIFT;
+
+/** Bytes of metadata per modelled page (the eight arrays). */
+export const MEMMAP_BYTES_PER_PAGE = 32;
+
+export class MemMap {
+  readonly nrPages: number;
+  /** First sentinel id: list heads live at ids nrPages .. nrPages + nrSentinels - 1. */
+  readonly sentinelBase: number;
+  private nextSentinel: number;
+  readonly flags: Uint32Array;
+  readonly refcount: Int32Array;
+  readonly private_: Int32Array;
+  readonly compoundHead: Int32Array;
+  readonly next: Int32Array;
+  readonly prev: Int32Array;
+  readonly mapping: Int32Array;
+  readonly index: Int32Array;
+
+  constructor(nrPages: number, nrSentinels: number) {
+    this.nrPages = nrPages;
+    this.sentinelBase = nrPages;
+    this.nextSentinel = nrPages;
+    const n = nrPages + nrSentinels;
+    this.flags = new Uint32Array(n);
+    this.refcount = new Int32Array(n);
+    this.private_ = new Int32Array(n);
+    this.compoundHead = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.prev = new Int32Array(n);
+    this.mapping = new Int32Array(n);
+    this.index = new Int32Array(n);
+  }
+
+  /** Bytes held by mem_map (what a 64-bit kernel's struct pages would cost is twice this). */
+  get bytes(): number {
+    return this.flags.length * MEMMAP_BYTES_PER_PAGE;
+  }
+
+  /** Hand out `count` consecutive empty list heads (INIT_LIST_HEAD on each). */
+  allocListHeads(count: number): number {
+    const first = this.nextSentinel;
+    if (first + count > this.flags.length) throw new Error('mem_map: out of list heads');
+    this.nextSentinel += count;
+    for (let h = first; h < first + count; h++) {
+      this.next[h] = h;
+      this.prev[h] = h;
+    }
+    return first;
+  }
+
+  // list.h, over pfns.
+  listAdd(pfn: number, head: number): void {
+    const first = this.next[head];
+    this.next[pfn] = first;
+    this.prev[pfn] = head;
+    this.prev[first] = pfn;
+    this.next[head] = pfn;
+  }
+
+  listAddTail(pfn: number, head: number): void {
+    const last = this.prev[head];
+    this.prev[pfn] = last;
+    this.next[pfn] = head;
+    this.next[last] = pfn;
+    this.prev[head] = pfn;
+  }
+
+  listDel(pfn: number): void {
+    const n = this.next[pfn];
+    const p = this.prev[pfn];
+    this.next[p] = n;
+    this.prev[n] = p;
+  }
+
+  listEmpty(head: number): boolean {
+    return this.next[head] === head;
+  }
+
+  pageType(pfn: number): number {
+    return this.flags[pfn] & PGTY_MASK;
+  }
+
+  setPageType(pfn: number, type: number): void {
+    this.flags[pfn] = (this.flags[pfn] & ~PGTY_MASK) | type;
+  }
+
+  zoneIdx(pfn: number): number {
+    return (this.flags[pfn] & ZONE_MASK) >>> ZONE_SHIFT;
+  }
+
+  allocOrder(pfn: number): number {
+    return (this.flags[pfn] & ALLOC_ORDER_MASK) >>> ALLOC_ORDER_SHIFT;
+  }
+
+  /** A tail page of a compound page (PageTail). */
+  isTail(pfn: number): boolean {
+    return this.compoundHead[pfn] !== 0;
+  }
+
+  /** compound_head(): the head of a tail page, else the page itself. */
+  head(pfn: number): number {
+    const h = this.compoundHead[pfn];
+    return h === 0 ? pfn : h - 1;
+  }
+}

@@ -1,0 +1,755 @@
+/**
+ * The page allocator's entry points and policy (mm/page_alloc.c: __alloc_pages, prepare_alloc_pages,
+ * get_page_from_freelist, zone_watermark_fast/__zone_watermark_ok, rmqueue/rmqueue_buddy, prep_new_page,
+ * __alloc_pages_slowpath, gfp_to_alloc_flags, __gfp_pfmemalloc_flags, warn_alloc; __free_pages,
+ * free_pages_prepare, __free_pages_ok, free_unref_folios; alloc_pages_exact, split_page, get_free_pages).
+ *
+ * The free lists are in buddy.ts and the per-CPU lists in pcp.ts. The slow path runs in the kernel's order
+ * (wake kswapd, retry with the min mark and reserve flags, direct compaction for costly orders, direct
+ * reclaim, drain the pcp lists and unreserve highatomic, retry decisions, OOM, NOFAIL); reclaim, compaction,
+ * kswapd and the OOM killer enter through `hooks`, which by default find nothing to do.
+ * Departures: one node, no cpusets or mempolicies, no CMA; where the kernel would loop for ever (a NOFAIL
+ * request that nothing can satisfy) the model gives up after a bounded number of rounds and says so in dmesg.
+ */
+import { GFP, formatGfp, formatGfpMode, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC } from '../gfp.js';
+import type { ResolvedConfig } from '../config.js';
+import {
+  ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
+  ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, Buddy,
+  FPI_NONE, FPI_TO_TAIL,
+} from './buddy.js';
+import { compoundOrder, prepCompoundPage } from './compound.js';
+import type { DirectMap, PhysMem } from './memory.js';
+import {
+  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
+  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK,
+} from './page.js';
+import { Pcp } from './pcp.js';
+import type { Printk } from './printk.js';
+import { PF_MEMALLOC, type Sched } from './sched.js';
+import { dumpPage, showFreeAreas } from './show_mem.js';
+import type { TraceBuffer } from '../trace/buffer.js';
+import type { ModelStats, VmEvents } from './vmstat.js';
+import { WMARK_MIN, type Zone } from './zone.js';
+import type { Clock } from './clock.js';
+
+/** Model time an allocator entry point costs (ns): what stamps consecutive trace lines apart. */
+const ENTRY_COST_NS = 250;
+/** MAX_RECLAIM_RETRIES. */
+const MAX_RECLAIM_RETRIES = 16;
+/** The model's bound on NOFAIL rounds with no progress anywhere (the kernel would loop for ever). */
+const NOFAIL_MAX_ROUNDS = 64;
+/** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
+export const PAGE_POISON = 0xaa;
+
+/** Results of a direct compaction attempt (enum compact_result, the values the slow path tests). */
+export type CompactResult = 'skipped' | 'deferred' | 'complete' | 'partial_skipped' | 'success' | 'not_suitable';
+
+/**
+ * Where later layers plug into the slow path. The defaults model a machine with nothing to reclaim or
+ * compact: every attempt makes no progress, which is what the kernel does when LRU lists are empty.
+ */
+export interface SlowpathHooks {
+  /** wake_all_kswapds(). */
+  wakeKswapd(order: number, gfp: number, highestZoneidx: number): void;
+  /** try_to_free_pages(): pages reclaimed. */
+  directReclaim(gfp: number, order: number, highestZoneidx: number): number;
+  /** __alloc_pages_direct_compact() up to the point of trying the freelists again; may capture a page. */
+  directCompact(gfp: number, order: number, allocFlags: number, highestZoneidx: number, priority: number): { page: number; result: CompactResult };
+  /** zone_reclaimable_pages(). */
+  zoneReclaimablePages(zone: Zone): number;
+  /** __alloc_pages_may_oom(): whether the OOM killer freed something. */
+  outOfMemory(gfp: number, order: number, highestZoneidx: number): boolean;
+}
+
+/** With nothing to reclaim, kswapd's balance_pgdat() ends at once and drops any watermark boost. */
+function noKswapd(zones: Zone[]): SlowpathHooks['wakeKswapd'] {
+  return (_order, _gfp, highest) => {
+    for (let z = 0; z <= highest; z++) zones[z].watermarkBoost = 0;
+  };
+}
+
+const NO_HOOKS: Omit<SlowpathHooks, 'wakeKswapd'> = {
+  directReclaim() {
+    return 0;
+  },
+  directCompact() {
+    return { page: NO_PAGE, result: 'skipped' };
+  },
+  zoneReclaimablePages() {
+    return 0;
+  },
+  outOfMemory() {
+    return false;
+  },
+};
+
+export interface PageAllocDeps {
+  cfg: ResolvedConfig;
+  mm: MemMap;
+  zones: Zone[];
+  buddy: Buddy;
+  pcp: Pcp;
+  mem: PhysMem;
+  directMap: DirectMap;
+  sched: Sched;
+  clock: Clock;
+  printk: Printk;
+  trace: TraceBuffer;
+  events: VmEvents;
+  stats: ModelStats;
+}
+
+export class PageAlloc {
+  readonly mm: MemMap;
+  readonly zones: Zone[];
+  readonly buddy: Buddy;
+  readonly pcp: Pcp;
+  hooks: SlowpathHooks;
+  private readonly mem: PhysMem;
+  private readonly directMap: DirectMap;
+  private readonly sched: Sched;
+  private readonly clock: Clock;
+  private readonly printk: Printk;
+  private readonly trace: TraceBuffer;
+  private readonly events: VmEvents;
+  private readonly stats: ModelStats;
+  private readonly pagePoison: boolean;
+  private readonly mobilityDisabled: boolean;
+  /** gfp_zone() for the four zone-modifier bits: highest zone index, or -1 for a bad combination. */
+  private readonly gfpZoneTable: Int8Array;
+  /** Index of ZONE_NORMAL when ZONE_DMA32 exists (alloc_flags_nofragment), else -1. */
+  private readonly nofragmentZone: number;
+
+  constructor(d: PageAllocDeps) {
+    this.mm = d.mm;
+    this.zones = d.zones;
+    this.hooks = { ...NO_HOOKS, wakeKswapd: noKswapd(d.zones) };
+    this.buddy = d.buddy;
+    this.pcp = d.pcp;
+    this.mem = d.mem;
+    this.directMap = d.directMap;
+    this.sched = d.sched;
+    this.clock = d.clock;
+    this.printk = d.printk;
+    this.trace = d.trace;
+    this.events = d.events;
+    this.stats = d.stats;
+    this.pagePoison = d.cfg.pagePoison;
+    this.mobilityDisabled = d.buddy.mobilityDisabled;
+    this.gfpZoneTable = buildGfpZoneTable(d.zones.map((z) => z.type));
+    const types = d.zones.map((z) => z.type);
+    this.nofragmentZone = types.includes('DMA32') ? types.indexOf('Normal') : -1;
+  }
+
+  /** gfp_zone(): the highest zone the request may use; -1 for a contradictory modifier combination. */
+  gfpZone(gfp: number): number {
+    return this.gfpZoneTable[gfp & 0xf];
+  }
+
+  /** gfp_migratetype(), with grouping by mobility possibly disabled. */
+  gfpMigratetype(gfp: number): number {
+    return this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
+  }
+
+  // --- allocation -----------------------------------------------------------------------------------
+
+  /** __alloc_pages(): a block of 2^order pages, or NO_PAGE. */
+  allocPages(gfp: number, order: number): number {
+    this.clock.ns += ENTRY_COST_NS;
+    if (order > MAX_PAGE_ORDER || order < 0) {
+      // WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER): too large for the buddy allocator at all.
+      if (!(gfp & GFP.NOWARN)) this.printk.warn('WARNING', [`WARNING: CPU: ${this.sched.current.cpu} PID: ${this.sched.current.pid} at mm/page_alloc.c:__alloc_pages_noprof: order ${order} > MAX_PAGE_ORDER (${MAX_PAGE_ORDER})`]);
+      return NO_PAGE;
+    }
+    gfp = this.sched.currentGfpContext(gfp);
+    if (gfp & GFP.DIRECT_RECLAIM && (this.sched.preemptCount !== 0 || this.sched.irqsDisabled)) this.mightSleep();
+    const highest = this.gfpZoneTable[gfp & 0xf];
+    if (highest < 0) {
+      this.printk.bug('gfp_zone', [`kernel BUG at include/linux/gfp.h: gfp_zone(): bad zone modifier combination in gfp_flags=${formatGfp(gfp)}`]);
+      return NO_PAGE;
+    }
+    const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
+    this.stats.allocRequests[order]++;
+    let allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM);
+    if (highest >= this.nofragmentZone && this.nofragmentZone >= 0 && this.zones[this.preferredZone(highest)].idx === this.nofragmentZone) {
+      allocFlags |= ALLOC_NOFRAGMENT; // alloc_flags_nofragment(): keep ZONE_NORMAL's pageblocks unmixed
+    }
+    let pfn = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+    if (pfn === NO_PAGE) pfn = this.slowpath(gfp, order, highest, mt);
+    if (pfn === NO_PAGE) this.stats.allocFailures[order]++;
+    if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
+    return pfn;
+  }
+
+  /** The first populated zone at or below `highest` (first_zones_zonelist). */
+  private preferredZone(highest: number): number {
+    for (let z = highest; z >= 0; z--) if (this.zones[z].managed) return z;
+    return 0;
+  }
+
+  /**
+   * get_page_from_freelist(): walk the zonelist from the highest allowed zone down; the first zone whose
+   * watermark allows it serves the request. ALLOC_NOFRAGMENT is dropped for a second pass.
+   */
+  private getPageFromFreelist(gfp: number, order: number, allocFlags: number, highest: number, mt: number): number {
+    const zones = this.zones;
+    for (;;) {
+      for (let z = highest; z >= 0; z--) {
+        const zone = zones[z];
+        if (!zone.managed) continue;
+        // ZONE_BELOW_HIGH feeds the pcp high tuning (pcp.ts).
+        if (!this.pcp.belowHigh[z] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + zone.watermarkBoost, highest, allocFlags)) {
+          this.pcp.setBelowHigh(zone);
+        }
+        const mark = zone.watermark[allocFlags & ALLOC_WMARK_MASK] + zone.watermarkBoost;
+        if (!this.zoneWatermarkFast(zone, order, mark, highest, allocFlags) && !(allocFlags & ALLOC_NO_WATERMARKS)) continue;
+        const pfn = this.rmqueue(zone, order, allocFlags, mt);
+        if (pfn !== NO_PAGE) {
+          this.prepNewPage(pfn, order, gfp, allocFlags);
+          if (allocFlags & ALLOC_HIGHATOMIC) this.buddy.reserveHighatomicPageblock(pfn, order, zone);
+          return pfn;
+        }
+      }
+      if (!(allocFlags & ALLOC_NOFRAGMENT)) return NO_PAGE;
+      allocFlags &= ~ALLOC_NOFRAGMENT;
+    }
+  }
+
+  /** zone_watermark_fast(): an order-0 shortcut before the full check. */
+  private zoneWatermarkFast(z: Zone, order: number, mark: number, highest: number, allocFlags: number): boolean {
+    const free = z.freePages;
+    if (order === 0) {
+      const reserved = allocFlags & ALLOC_RESERVES ? 0 : z.nrFreeHighatomic;
+      const usable = free - Math.min(free, reserved);
+      if (usable > mark + z.lowmemReserve[highest]) return true;
+    }
+    if (this.zoneWatermarkOk(z, order, mark, highest, allocFlags, free)) return true;
+    // __GFP_HIGH order-0 requests ignore watermark boosting at the min mark.
+    if (order === 0 && allocFlags & ALLOC_MIN_RESERVE && z.watermarkBoost && (allocFlags & ALLOC_WMARK_MASK) === ALLOC_WMARK_MIN) {
+      return this.zoneWatermarkOk(z, 0, z.watermark[WMARK_MIN], highest, allocFlags, free);
+    }
+    return false;
+  }
+
+  /**
+   * __zone_watermark_ok(): free pages, less what this request cannot use, must stay above the mark (lowered
+   * for reserve-entitled requests) plus the lowmem reserve; a high order also needs a free block of at
+   * least that order on a list the request may take from.
+   */
+  zoneWatermarkOk(z: Zone, order: number, mark: number, highest: number, allocFlags: number, free: number): boolean {
+    let min = mark;
+    free -= (1 << order) - 1;
+    if (!(allocFlags & ALLOC_RESERVES)) free -= z.nrFreeHighatomic;
+    if (allocFlags & ALLOC_RESERVES) {
+      if (allocFlags & ALLOC_MIN_RESERVE) {
+        min -= Math.trunc(min / 2);
+        if (allocFlags & ALLOC_NON_BLOCK) min -= Math.trunc(min / 4);
+      }
+      if (allocFlags & ALLOC_OOM) min -= Math.trunc(min / 2);
+    }
+    if (free <= min + z.lowmemReserve[highest]) return false;
+    if (order === 0) return true;
+    const lists = z.nrFreeList;
+    for (let o = order; o <= MAX_PAGE_ORDER; o++) {
+      if (!z.nrFree[o]) continue;
+      const base = o * 5;
+      if (lists[base] || lists[base + 1] || lists[base + 2]) return true;
+      if (allocFlags & (ALLOC_HIGHATOMIC | ALLOC_OOM) && lists[base + MIGRATE_HIGHATOMIC]) return true;
+    }
+    return false;
+  }
+
+  /** rmqueue(): pcp orders from this CPU's lists, others (and pcp misses) from the buddy lists. */
+  private rmqueue(zone: Zone, order: number, allocFlags: number, mt: number): number {
+    let pfn = NO_PAGE;
+    if (this.buddy.pcpAllowedOrder(order)) pfn = this.pcp.rmqueuePcplist(zone, this.sched.current.cpu, order, mt, allocFlags);
+    if (pfn === NO_PAGE) pfn = this.rmqueueBuddy(zone, order, allocFlags, mt);
+    if (pfn !== NO_PAGE) {
+      this.events.pgalloc[zone.idx] += 1 << order;
+      zone.numaHit++;
+      // A fallback boosted the watermarks: let kswapd reclaim to the boosted mark.
+      if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) {
+        zone.boostedWatermark = false;
+        this.hooks.wakeKswapd(0, 0, zone.idx);
+      }
+    }
+    return pfn;
+  }
+
+  /** rmqueue_buddy(): HIGHATOMIC first when asked; HIGHATOMIC last for OOM and non-blocking callers. */
+  private rmqueueBuddy(zone: Zone, order: number, allocFlags: number, mt: number): number {
+    let pfn = NO_PAGE;
+    if (allocFlags & ALLOC_HIGHATOMIC) pfn = this.buddy.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
+    if (pfn === NO_PAGE) {
+      pfn = this.pcp.rmqueue(zone, order, mt, allocFlags);
+      if (pfn === NO_PAGE && allocFlags & (ALLOC_OOM | ALLOC_NON_BLOCK)) pfn = this.buddy.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
+    }
+    return pfn;
+  }
+
+  /** prep_new_page(): refcount 1, poison checked, zeroed if asked, compound if asked, pfmemalloc marked. */
+  private prepNewPage(pfn: number, order: number, gfp: number, allocFlags: number): void {
+    const mm = this.mm;
+    mm.refcount[pfn] = 1;
+    mm.private_[pfn] = 0;
+    mm.flags[pfn] = (mm.flags[pfn] & ZONE_MASK) | (order << ALLOC_ORDER_SHIFT);
+    if (this.pagePoison) this.checkPoison(pfn, order);
+    if (gfp & GFP.ZERO) this.mem.zero(pfn, 1 << order);
+    if (order && gfp & GFP.COMP) prepCompoundPage(mm, pfn, order);
+    if (allocFlags & ALLOC_NO_WATERMARKS) {
+      mm.flags[pfn] |= PG_PFMEMALLOC;
+      this.stats.pfmemallocPages += 1 << order;
+    }
+  }
+
+  /** check_poison_mem(): a freed page must still hold PAGE_POISON when it is handed out again. */
+  private checkPoison(pfn: number, order: number): void {
+    for (let i = 0; i < 1 << order; i++) {
+      if (!this.mem.frame(pfn + i)) continue;
+      const off = this.mem.findNot(pfn + i, PAGE_POISON);
+      if (off < 0) continue;
+      this.printk.bug('pagealloc: memory corruption', [
+        'pagealloc: memory corruption',
+        `pagealloc: single bit error or write after free at pfn 0x${(pfn + i).toString(16)} offset 0x${off.toString(16)}`,
+        ...dumpPage(this.mm, pfn + i, 'pagealloc: corrupted page details'),
+      ]);
+      this.mem.fill(pfn + i, 1, PAGE_POISON);
+    }
+  }
+
+  /** gfp_to_alloc_flags(): the slow path's flags: min mark, __GFP_HIGH's reserve, non-blocking reserve. */
+  gfpToAllocFlags(gfp: number, order: number): number {
+    let f = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+    // __GFP_HIGH == ALLOC_MIN_RESERVE and __GFP_KSWAPD_RECLAIM == ALLOC_KSWAPD, bit for bit.
+    f |= gfp & (GFP.HIGH | GFP.KSWAPD_RECLAIM);
+    if (!(gfp & GFP.DIRECT_RECLAIM)) {
+      if (!(gfp & GFP.NOMEMALLOC)) {
+        f |= ALLOC_NON_BLOCK;
+        if (order > 0 && f & ALLOC_MIN_RESERVE) f |= ALLOC_HIGHATOMIC;
+      }
+      if (f & ALLOC_MIN_RESERVE) f &= ~ALLOC_CPUSET;
+    }
+    return f;
+  }
+
+  /** __gfp_pfmemalloc_flags(): who may ignore the watermarks. NOMEMALLOC wins over everything. */
+  gfpPfmemallocFlags(gfp: number): number {
+    if (gfp & GFP.NOMEMALLOC) return 0;
+    if (gfp & GFP.MEMALLOC) return ALLOC_NO_WATERMARKS;
+    const s = this.sched;
+    if (s.inServingSoftirq() && s.current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+    if (!s.inInterrupt() && s.current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+    return 0;
+  }
+
+  /** gfp_pfmemalloc_allowed(). */
+  gfpPfmemallocAllowed(gfp: number): boolean {
+    return this.gfpPfmemallocFlags(gfp) !== 0;
+  }
+
+  /** __alloc_pages_slowpath(). */
+  private slowpath(gfp: number, order: number, highest: number, mt: number): number {
+    this.stats.slowpath++;
+    const canDirectReclaim = (gfp & GFP.DIRECT_RECLAIM) !== 0;
+    const canCompact = (gfp & GFP.IO) !== 0; // gfp_compaction_allowed()
+    const nofail = (gfp & GFP.NOFAIL) !== 0;
+    const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+    let allocFlags = this.gfpToAllocFlags(gfp, order);
+    let noProgressLoops = 0;
+    let drained = false;
+    let compactPriority = 2; // INIT_COMPACT_PRIORITY (COMPACT_PRIO_ASYNC)
+    let compactResult: CompactResult = 'skipped';
+    let nofailRounds = 0;
+    let page: number;
+
+    if (allocFlags & ALLOC_KSWAPD) this.hooks.wakeKswapd(order, gfp, highest);
+    page = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+    if (page !== NO_PAGE) return page;
+
+    // Costly and unmovable high orders try compaction before reclaim: free pages may be there, scattered.
+    if (canDirectReclaim && canCompact && (costly || (order > 0 && mt !== MIGRATE_MOVABLE)) && !this.gfpPfmemallocAllowed(gfp)) {
+      const c = this.directCompact(gfp, order, allocFlags, highest, mt, compactPriority);
+      if (c.page !== NO_PAGE) return c.page;
+      compactResult = c.result;
+      if (costly && gfp & GFP.NORETRY) {
+        if (compactResult === 'skipped' || compactResult === 'deferred') return this.nopage(gfp, order);
+        compactPriority = 2;
+      }
+    }
+
+    for (;;) {
+      if (allocFlags & ALLOC_KSWAPD) this.hooks.wakeKswapd(order, gfp, highest);
+      const reserveFlags = this.gfpPfmemallocFlags(gfp);
+      if (reserveFlags) allocFlags = reserveFlags | (allocFlags & ALLOC_KSWAPD);
+      page = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+      if (page !== NO_PAGE) return page;
+      if (!canDirectReclaim) break;
+      // Avoid recursing into reclaim from reclaim.
+      if (this.sched.current.flags & PF_MEMALLOC) break;
+
+      // __alloc_pages_direct_reclaim(): reclaim, retry; on failure unreserve highatomic, drain pcps, retry.
+      this.events.allocstall[highest]++;
+      const progress = this.hooks.directReclaim(gfp, order, highest);
+      for (;;) {
+        page = progress ? this.getPageFromFreelist(gfp, order, allocFlags, highest, mt) : NO_PAGE;
+        if (page !== NO_PAGE || drained) break;
+        this.buddy.unreserveHighatomicPageblock(highest, mt, false);
+        this.pcp.drainAll();
+        drained = true;
+        page = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+        break;
+      }
+      if (page !== NO_PAGE) return page;
+
+      const c = this.directCompact(gfp, order, allocFlags, highest, mt, compactPriority);
+      if (c.page !== NO_PAGE) return c.page;
+      compactResult = c.result;
+
+      if (gfp & GFP.NORETRY) break;
+      if (costly && (!canCompact || !(gfp & GFP.RETRY_MAYFAIL))) break;
+      if (this.shouldReclaimRetry(gfp, order, highest, mt, allocFlags, progress > 0, ++noProgressLoops)) {
+        if (progress > 0 && order <= PAGE_ALLOC_COSTLY_ORDER) noProgressLoops = 0;
+        continue;
+      }
+      if (progress > 0 && canCompact && compactResult !== 'skipped' && compactPriority > 0) {
+        compactPriority--; // should_compact_retry(): escalate priority
+        continue;
+      }
+      const oomProgress = !costly && !(gfp & GFP.NORETRY) && this.hooks.outOfMemory(gfp, order, highest);
+      if (oomProgress) {
+        noProgressLoops = 0;
+        continue;
+      }
+      if (!nofail) break;
+      // NOFAIL: give access to the min-reserve and keep trying (the kernel loops until it succeeds).
+      page = this.getPageFromFreelist(gfp, order, ALLOC_MIN_RESERVE | ALLOC_WMARK_MIN, highest, mt);
+      if (page !== NO_PAGE) return page;
+      if (++nofailRounds >= NOFAIL_MAX_ROUNDS) {
+        this.printk.warn('NOFAIL', [`mmlab: __GFP_NOFAIL allocation order:${order}, mode:${formatGfpMode(gfp)} can make no progress: the kernel would loop here for ever; failing it instead`]);
+        break;
+      }
+    }
+    return this.nopage(gfp, order);
+  }
+
+  private directCompact(gfp: number, order: number, allocFlags: number, highest: number, mt: number, priority: number): { page: number; result: CompactResult } {
+    if (order === 0) return { page: NO_PAGE, result: 'skipped' };
+    const c = this.hooks.directCompact(gfp, order, allocFlags, highest, priority);
+    if (c.page !== NO_PAGE) return c;
+    if (c.result === 'skipped' || c.result === 'deferred') return c;
+    // Compaction ran: the pages it freed are on the free lists now.
+    const page = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+    return { page, result: c.result };
+  }
+
+  /**
+   * should_reclaim_retry(): keep going while some zone would pass the min mark if everything reclaimable
+   * were freed, for at most MAX_RECLAIM_RETRIES rounds without progress; before giving up, release the
+   * highatomic reserve.
+   */
+  private shouldReclaimRetry(gfp: number, order: number, highest: number, mt: number, allocFlags: number, progress: boolean, loops: number): boolean {
+    void gfp;
+    if (loops <= MAX_RECLAIM_RETRIES || (progress && order <= PAGE_ALLOC_COSTLY_ORDER)) {
+      for (let z = highest; z >= 0; z--) {
+        const zone = this.zones[z];
+        if (!zone.managed) continue;
+        const available = this.hooks.zoneReclaimablePages(zone) + zone.freePages;
+        // Only progress makes a retry worthwhile when nothing is reclaimable at all.
+        if (this.zoneWatermarkOk(zone, order, zone.wmarkMin(), highest, allocFlags, available) && (progress || this.hooks.zoneReclaimablePages(zone) > 0)) return true;
+      }
+    }
+    return this.buddy.unreserveHighatomicPageblock(highest, mt, true);
+  }
+
+  private nopage(gfp: number, order: number): number {
+    this.warnAlloc(gfp, order);
+    return NO_PAGE;
+  }
+
+  /** warn_alloc(): the kernel's failure report, unless __GFP_NOWARN. */
+  warnAlloc(gfp: number, order: number): void {
+    if (gfp & GFP.NOWARN) return;
+    const t = this.sched.current;
+    this.printk.warn('page allocation failure', [
+      `${t.comm}: page allocation failure: order:${order}, mode:${formatGfpMode(gfp)}, nodemask=(null)`,
+      `CPU: ${t.cpu} UID: 0 PID: ${t.pid} Comm: ${t.comm} Not tainted 6.18.0-mmlab #1`,
+      ...showFreeAreas(this.zones, this.gfpZoneTable[gfp & 0xf]),
+    ]);
+  }
+
+  private traceAlloc(pfn: number, order: number, gfp: number, mt: number): void {
+    const tr = this.trace;
+    const page = pfn === NO_PAGE ? tr.ptr(0) : tr.ptr(this.buddy.pagePtr(pfn));
+    tr.emit('mm_page_alloc', `page=${page} pfn=0x${(pfn === NO_PAGE ? 0 : pfn).toString(16)} order=${order} migratetype=${mt} gfp_flags=${formatGfp(gfp)}`);
+  }
+
+  /** __might_resched(): a blocking allocation from atomic context. */
+  private mightSleep(): void {
+    const s = this.sched;
+    const t = s.current;
+    this.printk.bug('sleeping function called from invalid context', [
+      'BUG: sleeping function called from invalid context at include/linux/sched/mm.h:321',
+      `in_atomic(): ${s.inAtomic() ? 1 : 0}, irqs_disabled(): ${s.irqsDisabled ? 1 : 0}, non_block: 0, pid: ${t.pid}, name: ${t.comm}`,
+      `preempt_count: ${s.preemptCount.toString(16)}, expected: 0`,
+      'RCU nest depth: 0, expected: 0',
+    ]);
+  }
+
+  // --- freeing --------------------------------------------------------------------------------------
+
+  /**
+   * __free_pages(): drop the caller's reference; the last one frees the block. If someone else still holds
+   * the first page of a non-compound block, the rest of the block is freed now and the first page later.
+   */
+  freePages(pfn: number, order: number): void {
+    this.clock.ns += ENTRY_COST_NS;
+    if (!this.checkFree(pfn, order, 'free')) return;
+    const mm = this.mm;
+    const head = (mm.flags[pfn] & PG_HEAD) !== 0;
+    if (--mm.refcount[pfn] === 0) {
+      this.freeFrozenPages(pfn, order, FPI_NONE);
+    } else if (!head) {
+      // Kernel: the first page stays with its other holder; the tail of the block goes back now.
+      mm.flags[pfn] = (mm.flags[pfn] & ~ALLOC_ORDER_MASK);
+      while (order-- > 0) {
+        const p = pfn + (1 << order);
+        mm.flags[p] = (mm.flags[p] & ~ALLOC_ORDER_MASK) | (order << ALLOC_ORDER_SHIFT);
+        this.freeFrozenPages(p, order, FPI_NONE);
+      }
+    }
+  }
+
+  /**
+   * What free_pages_prepare() and put_page_testzero() would trip over, checked before anything changes so
+   * that a rejected free leaves the model as it was.
+   */
+  private checkFree(pfn: number, order: number, what: string): boolean {
+    const mm = this.mm;
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mm.nrPages || mm.pageType(pfn) === PGTY_HOLE) {
+      this.printk.bug('Bad page', [`BUG: ${what} of invalid pfn ${pfn}: no struct page (pfn_valid() is false)`]);
+      return false;
+    }
+    if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER) {
+      this.badPage(pfn, `${what} with order ${order}, expected 0..${MAX_PAGE_ORDER}`);
+      return false;
+    }
+    if (mm.refcount[pfn] <= 0) {
+      this.vmBugOnPage(pfn, 'page_ref_count(page) == 0');
+      return false;
+    }
+    if (mm.refcount[pfn] > 1) return true; // only a reference is dropped
+    const f = mm.flags[pfn];
+    if (f & PG_HEAD) {
+      if (compoundOrder(mm, pfn) !== order) {
+        this.vmBugOnPage(pfn, 'compound && compound_order(page) != order');
+        return false;
+      }
+    } else if (((f & ALLOC_ORDER_MASK) >>> ALLOC_ORDER_SHIFT) !== order) {
+      // The kernel cannot see this for a non-compound block; the model records the allocation order.
+      this.badPage(pfn, `freed with order ${order}, allocated with order ${(f & ALLOC_ORDER_MASK) >>> ALLOC_ORDER_SHIFT} (mmlab)`);
+      return false;
+    }
+    if (f & PG_RESERVED) {
+      this.badPage(pfn, 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set');
+      return false;
+    }
+    if ((f & PGTY_MASK) !== 0) {
+      this.badPage(pfn, 'nonzero mapcount');
+      return false;
+    }
+    if (mm.mapping[pfn] !== 0) {
+      this.badPage(pfn, 'non-NULL mapping');
+      return false;
+    }
+    return true;
+  }
+
+  /** free_frozen_pages(): pcp orders to this CPU's lists, others straight to the buddy lists. */
+  private freeFrozenPages(pfn: number, order: number, fpi: number): void {
+    this.freePagesPrepare(pfn, order);
+    const zone = this.zones[this.mm.zoneIdx(pfn)];
+    this.events.pgfree += 1 << order;
+    if (this.buddy.pcpAllowedOrder(order)) this.pcp.freeToPcp(zone, this.sched.current.cpu, pfn, order);
+    else this.buddy.freeOnePage(pfn, zone, order, this.buddy.getPageblockMigratetype(pfn), fpi);
+  }
+
+  /** __free_pages_ok(): bypass the pcp lists (alloc_pages_exact's tails go to the tail of the free lists). */
+  private freePagesOk(pfn: number, order: number, fpi: number): void {
+    this.freePagesPrepare(pfn, order);
+    const zone = this.zones[this.mm.zoneIdx(pfn)];
+    this.events.pgfree += 1 << order;
+    this.buddy.freeOnePage(pfn, zone, order, this.buddy.getPageblockMigratetype(pfn), fpi);
+  }
+
+  /** free_pages_prepare(): trace, undo the compound state, clear the flags, poison. */
+  private freePagesPrepare(pfn: number, order: number): void {
+    const mm = this.mm;
+    if (this.trace.on.mm_page_free) {
+      this.trace.emit('mm_page_free', `page=${this.trace.ptr(this.buddy.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=${order}`);
+    }
+    if (mm.flags[pfn] & PG_HEAD) {
+      const n = 1 << order;
+      for (let i = 1; i < n; i++) mm.compoundHead[pfn + i] = 0;
+      mm.private_[pfn + 1] = 0;
+    }
+    mm.flags[pfn] &= ZONE_MASK;
+    mm.private_[pfn] = 0;
+    if (this.pagePoison) this.mem.fill(pfn, 1 << order, PAGE_POISON);
+  }
+
+  /** release_pages()/free_unref_folios(): order-0 pages whose last reference goes, in one batch. */
+  freePagesBatched(pfns: readonly number[]): void {
+    for (const pfn of pfns) if (!this.checkFree(pfn, 0, 'free')) return;
+    for (const pfn of pfns) {
+      if (--this.mm.refcount[pfn] !== 0) continue;
+      if (this.trace.on.mm_page_free_batched) {
+        this.trace.emit('mm_page_free_batched', `page=${this.trace.ptr(this.buddy.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=0`);
+      }
+      const on = this.trace.on.mm_page_free;
+      this.trace.on.mm_page_free = false; // the batched path traces mm_page_free_batched instead
+      this.freeFrozenPages(pfn, 0, FPI_NONE);
+      this.trace.on.mm_page_free = on;
+    }
+  }
+
+  /** get_page(): another reference. */
+  getPage(pfn: number): void {
+    if (this.mm.refcount[this.mm.head(pfn)] <= 0) {
+      this.vmBugOnPage(pfn, 'page_ref_count(page) <= 0');
+      return;
+    }
+    this.mm.refcount[this.mm.head(pfn)]++;
+  }
+
+  // --- addresses --------------------------------------------------------------------------------------
+
+  /** __get_free_pages(): the block's direct-map address; highmem is not allowed here. */
+  getFreePages(gfp: number, order: number): number {
+    if (gfp & GFP.HIGHMEM) {
+      this.printk.bug('get_free_pages', ['kernel BUG at mm/page_alloc.c: VM_BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0)']);
+      return 0;
+    }
+    const pfn = this.allocPages(gfp, order);
+    return pfn === NO_PAGE ? 0 : this.directMap.pageAddress(pfn);
+  }
+
+  /** free_pages(addr, order): 0 is a no-op; anything outside the direct map is a bug. */
+  freePagesAddr(addr: number, order: number): void {
+    if (addr === 0) return;
+    const pfn = this.addrToPfn(addr, 'free_pages');
+    if (pfn !== NO_PAGE) this.freePages(pfn, order);
+  }
+
+  addrToPfn(addr: number, what: string): number {
+    if (!this.directMap.contains(addr) || this.directMap.offsetInPage(addr) !== 0) {
+      this.printk.bug('virt_addr_valid', [`kernel BUG at mm/page_alloc.c: ${what}: VM_BUG_ON(!virt_addr_valid((void *)0x${addr.toString(16)}))`]);
+      return NO_PAGE;
+    }
+    return this.directMap.virtToPfn(addr);
+  }
+
+  /**
+   * alloc_pages_exact(): allocate 2^get_order(size) pages without __GFP_COMP, split them, and give back at
+   * once the pages past the size, one by one to the tail of the free lists (make_alloc_exact).
+   */
+  allocPagesExact(size: number, gfp: number): number {
+    if (!Number.isInteger(size) || size <= 0) return 0;
+    const order = getOrder(size);
+    if (gfp & GFP.COMP) {
+      // WARN_ON_ONCE(gfp_mask & __GFP_COMP): a compound page cannot be split.
+      this.printk.warn('WARNING', ['WARNING: alloc_pages_exact: __GFP_COMP is not allowed and is cleared']);
+      gfp &= ~GFP.COMP;
+    }
+    if (gfp & GFP.HIGHMEM) {
+      this.printk.bug('get_free_pages', ['kernel BUG at mm/page_alloc.c: VM_BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0)']);
+      return 0;
+    }
+    const pfn = this.allocPages(gfp, order);
+    if (pfn === NO_PAGE) return 0;
+    const nr = Math.ceil(size / PAGE_SIZE);
+    this.splitPage(pfn, order);
+    for (let i = nr; i < 1 << order; i++) {
+      this.mm.refcount[pfn + i] = 0;
+      this.freePagesOk(pfn + i, 0, FPI_TO_TAIL);
+    }
+    return this.directMap.pageAddress(pfn);
+  }
+
+  /** free_pages_exact(): page by page. */
+  freePagesExact(addr: number, size: number): void {
+    const nr = Math.ceil(size / PAGE_SIZE);
+    const pfn = this.addrToPfn(addr, 'free_pages_exact');
+    if (pfn === NO_PAGE) return;
+    for (let i = 0; i < nr; i++) this.freePages(pfn + i, 0);
+  }
+
+  /** split_page(): a non-compound 2^order block becomes 2^order order-0 pages, each with a reference. */
+  splitPage(pfn: number, order: number): void {
+    const mm = this.mm;
+    if (mm.flags[pfn] & PG_HEAD) {
+      this.vmBugOnPage(pfn, 'PageCompound(page)');
+      return;
+    }
+    const pfm = mm.flags[pfn] & PG_PFMEMALLOC;
+    for (let i = 0; i < 1 << order; i++) {
+      mm.refcount[pfn + i] = 1;
+      mm.flags[pfn + i] = (mm.flags[pfn + i] & (ZONE_MASK | PG_FLAGS_MASK)) | pfm;
+    }
+    mm.flags[pfn] &= ~ALLOC_ORDER_MASK;
+  }
+
+  // --- reports ----------------------------------------------------------------------------------------
+
+  /** bad_page(). */
+  badPage(pfn: number, reason: string): void {
+    this.printk.bug('Bad page state', [
+      `BUG: Bad page state in process ${this.sched.current.comm}  pfn:${pfn.toString(16).padStart(5, '0')}`,
+      ...dumpPage(this.mm, pfn, reason),
+    ]);
+  }
+
+  /** VM_BUG_ON_PAGE(cond, page). */
+  vmBugOnPage(pfn: number, cond: string): void {
+    this.printk.bug('VM_BUG_ON_PAGE', [...dumpPage(this.mm, pfn, `VM_BUG_ON_PAGE(${cond})`), `kernel BUG at mm/page_alloc.c!`]);
+  }
+
+  /** Is the page free now (on a buddy list, inside a free block, or on a pcp list)? */
+  pageIsFree(pfn: number): boolean {
+    const mm = this.mm;
+    const t = mm.flags[pfn] & PGTY_MASK;
+    if (t === PGTY_BUDDY || t === PGTY_PCP) return true;
+    for (let o = 1; o <= MAX_PAGE_ORDER; o++) {
+      const h = pfn & ~((1 << o) - 1);
+      const ht = mm.flags[h] & PGTY_MASK;
+      if ((ht === PGTY_BUDDY || ht === PGTY_PCP) && mm.private_[h] >= o) return true;
+    }
+    return false;
+  }
+}
+
+/** get_order(): the smallest order whose block holds `size` bytes. */
+export function getOrder(size: number): number {
+  let order = 0;
+  while (PAGE_SIZE * 2 ** order < size) order++;
+  return order;
+}
+
+/**
+ * GFP_ZONE_TABLE: __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32 and __GFP_MOVABLE to the highest usable zone; a
+ * missing zone type falls back to ZONE_NORMAL as in the kernel's OPT_ZONE_* macros.
+ */
+function buildGfpZoneTable(types: string[]): Int8Array {
+  const idx = (t: string) => (types.includes(t) ? types.indexOf(t) : types.indexOf('Normal'));
+  const table = new Int8Array(16).fill(-1);
+  const DMA = 1, HIGHMEM = 2, DMA32 = 4, MOVABLE = 8;
+  table[0] = idx('Normal');
+  table[DMA] = idx('DMA');
+  table[HIGHMEM] = idx('HighMem');
+  table[DMA32] = idx('DMA32');
+  table[MOVABLE] = idx('Normal');
+  table[MOVABLE | DMA] = idx('DMA');
+  table[MOVABLE | HIGHMEM] = idx('Movable');
+  table[MOVABLE | DMA32] = idx('DMA32');
+  return table;
+}

@@ -1,0 +1,268 @@
+/**
+ * Per-CPU page lists (mm/page_alloc.c: rmqueue_pcplist, __rmqueue_pcplist, nr_pcp_alloc, rmqueue_bulk,
+ * free_frozen_pages/free_unref_page_commit, nr_pcp_high, nr_pcp_free, free_pcppages_bulk, drain_pages).
+ *
+ * Orders 0..3 (and the pageblock order with THP) are served from a per-CPU list per migratetype, refilled
+ * from the buddy lists in batches and drained back when the CPU holds `high` pages. Allocation pops the
+ * head (cache-hot), refills append in physical order at the tail, and drains take from the tail,
+ * round-robin over the lists starting with the one just freed to, as the kernel does.
+ * The 6.7+ scaling is modelled: alloc_factor doubles refills during allocation runs, free_count grows
+ * drains during free runs, and high moves between high_min and high_max with ZONE_BELOW_HIGH.
+ * Departures: the vmstat-refresh decay of pcp->high and ZONE_RECLAIM_ACTIVE (reclaim arrives later) are not
+ * modelled; the PCPF_FREE_HIGH_BATCH refinement of high-order batch freeing is left out.
+ */
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } from '../gfp.js';
+import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PGTY_MASK, PGTY_PCP } from './page.js';
+import { ALLOC_NOFRAGMENT, Buddy, FPI_NONE } from './buddy.js';
+import { NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, PerCpuPages, WMARK_HIGH, Zone } from './zone.js';
+import type { TraceBuffer } from '../trace/buffer.js';
+import type { ModelStats } from './vmstat.js';
+
+/** CONFIG_PCP_BATCH_SCALE_MAX: refills and drains scale up to batch << 5. */
+const PCP_BATCH_SCALE_MAX = 5;
+/** pcp->flags: the previous free was of a high order. */
+const PCPF_PREV_FREE_HIGH_ORDER = 1;
+
+export class Pcp {
+  private readonly mm: MemMap;
+  private readonly buddy: Buddy;
+  private readonly trace: TraceBuffer;
+  private readonly stats: ModelStats;
+  /** Per zone: ZONE_BELOW_HIGH (free pages fell under the high watermark since the last check). */
+  readonly belowHigh: boolean[];
+  /** Per zone and CPU: alloc_factor, free_count and flags, kept beside PerCpuPages for the hot path. */
+  private readonly allocFactor: Int32Array;
+  private readonly freeCount: Int32Array;
+  private readonly pcpFlags: Int32Array;
+  private readonly nrCpus: number;
+  /** ZONE_MOVABLE's index: the free path checks the high mark as a movable allocation would. */
+  private readonly movableIdx: number;
+
+  constructor(mm: MemMap, buddy: Buddy, nrCpus: number, trace: TraceBuffer, stats: ModelStats) {
+    this.mm = mm;
+    this.buddy = buddy;
+    this.trace = trace;
+    this.stats = stats;
+    this.nrCpus = nrCpus;
+    const n = buddy.zones.length * nrCpus;
+    this.belowHigh = buddy.zones.map(() => false);
+    this.movableIdx = buddy.zones.findIndex((z) => z.type === 'Movable');
+    this.allocFactor = new Int32Array(n);
+    this.freeCount = new Int32Array(n);
+    this.pcpFlags = new Int32Array(n);
+  }
+
+  /** order_to_pindex(). */
+  orderToPindex(mt: number, order: number): number {
+    if (order > PAGE_ALLOC_COSTLY_ORDER) return NR_LOWORDER_PCP_LISTS + (mt === MIGRATE_MOVABLE ? 1 : 0);
+    return MIGRATE_PCPTYPES * order + mt;
+  }
+
+  /** pindex_to_order(). */
+  pindexToOrder(pindex: number): number {
+    return pindex >= NR_LOWORDER_PCP_LISTS ? this.buddy.pageblockOrder : Math.floor(pindex / MIGRATE_PCPTYPES);
+  }
+
+  /** rmqueue_pcplist(): pop from this CPU's list, refilling it from the buddy lists when empty. */
+  rmqueuePcplist(zone: Zone, cpu: number, order: number, mt: number, allocFlags: number): number {
+    const slot = zone.idx * this.nrCpus + cpu;
+    const pcp = zone.pcp[cpu];
+    // On allocation, shrink the batch that the next frees will drain (nr_pcp_free).
+    this.freeCount[slot] >>= 1;
+    const mm = this.mm;
+    const list = pcp.lists + this.orderToPindex(mt, order);
+    let pfn = mm.next[list];
+    if (pfn === list) {
+      const batch = this.nrPcpAlloc(pcp, slot, zone, order);
+      const got = this.rmqueueBulk(zone, order, batch, list, mt, allocFlags);
+      pcp.count += got << order;
+      pfn = mm.next[list];
+      if (pfn === list) return NO_PAGE;
+    }
+    mm.listDel(pfn);
+    mm.flags[pfn] &= ~PGTY_MASK;
+    pcp.count -= 1 << order;
+    return pfn;
+  }
+
+  /** nr_pcp_alloc(): how many blocks a refill takes. */
+  private nrPcpAlloc(pcp: PerCpuPages, slot: number, zone: Zone, order: number): number {
+    const baseBatch = pcp.batch;
+    const highMin = pcp.highMin;
+    const highMax = pcp.highMax;
+    let high = (pcp.high = Math.min(Math.max(pcp.high, highMin), highMax));
+    if (high < baseBatch) return 1; // pcp disabled or boot pageset
+    let batch = order ? baseBatch : baseBatch << this.allocFactor[slot];
+    // A larger high would have avoided this trip to the zone: raise it while above the high watermark.
+    if (highMin !== highMax && !this.belowHigh[zone.idx]) high = pcp.high = Math.min(high + batch, highMax);
+    if (!order) {
+      const maxNrAlloc = Math.max(high - pcp.count - baseBatch, baseBatch);
+      // Double the refill on each further order-0 refill without a free in between.
+      if (batch <= maxNrAlloc && this.allocFactor[slot] < PCP_BATCH_SCALE_MAX) this.allocFactor[slot]++;
+      batch = Math.min(batch, maxNrAlloc);
+    }
+    if (batch > 1) batch = Math.max(batch >> order, 2);
+    return batch;
+  }
+
+  /** rmqueue_bulk(): move up to `count` blocks to the tail of the list (so in physical order). */
+  private rmqueueBulk(zone: Zone, order: number, count: number, list: number, mt: number, allocFlags: number): number {
+    const mm = this.mm;
+    let i = 0;
+    for (; i < count; i++) {
+      const pfn = this.rmqueue(zone, order, mt, allocFlags);
+      if (pfn === NO_PAGE) break;
+      mm.listAddTail(pfn, list);
+      mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
+      mm.private_[pfn] = order;
+    }
+    this.stats.pcpRefills++;
+    this.stats.pcpRefillPages += i << order;
+    return i;
+  }
+
+  /** __rmqueue(): own type first, then claim a block of another type, then (unless NOFRAGMENT) steal one. */
+  rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
+    const b = this.buddy;
+    let pfn = b.rmqueueSmallest(zone, order, mt);
+    if (pfn !== NO_PAGE) return pfn;
+    pfn = b.rmqueueClaim(zone, order, mt, allocFlags);
+    if (pfn !== NO_PAGE) return pfn;
+    if (allocFlags & ALLOC_NOFRAGMENT) return NO_PAGE;
+    return b.rmqueueSteal(zone, order, mt);
+  }
+
+  /**
+   * free_frozen_pages() for a pcp order: HIGHATOMIC pages go on the movable list (their block type takes
+   * them back when drained), isolated ones straight to the buddy.
+   */
+  freeToPcp(zone: Zone, cpu: number, pfn: number, order: number): void {
+    let mt = this.buddy.getPageblockMigratetype(pfn);
+    if (mt > MIGRATE_RECLAIMABLE) {
+      if (mt === MIGRATE_ISOLATE) {
+        this.buddy.freeOnePage(pfn, zone, order, mt, FPI_NONE);
+        return;
+      }
+      mt = MIGRATE_MOVABLE;
+    }
+    this.freeUnrefPageCommit(zone, cpu, pfn, mt, order);
+  }
+
+  /** free_unref_page_commit(): push on the head of the list, drain a batch when over high. */
+  private freeUnrefPageCommit(zone: Zone, cpu: number, pfn: number, mt: number, order: number): void {
+    const mm = this.mm;
+    const slot = zone.idx * this.nrCpus + cpu;
+    const pcp = zone.pcp[cpu];
+    this.allocFactor[slot] >>= 1;
+    const pindex = this.orderToPindex(mt, order);
+    mm.listAdd(pfn, pcp.lists + pindex);
+    mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
+    mm.private_[pfn] = order;
+    pcp.count += 1 << order;
+    const batch = pcp.batch;
+    let freeHigh = false;
+    // High-order pages on pcp lists fragment memory: drain harder during runs of high-order frees.
+    if (order && order <= PAGE_ALLOC_COSTLY_ORDER) {
+      freeHigh = this.freeCount[slot] >= batch && (this.pcpFlags[slot] & PCPF_PREV_FREE_HIGH_ORDER) !== 0;
+      this.pcpFlags[slot] |= PCPF_PREV_FREE_HIGH_ORDER;
+    } else if (this.pcpFlags[slot] & PCPF_PREV_FREE_HIGH_ORDER) {
+      this.pcpFlags[slot] &= ~PCPF_PREV_FREE_HIGH_ORDER;
+    }
+    if (this.freeCount[slot] < batch << PCP_BATCH_SCALE_MAX) this.freeCount[slot] += 1 << order;
+    const high = this.nrPcpHigh(pcp, slot, zone, batch, freeHigh);
+    if (pcp.count >= high) {
+      this.freePcppagesBulk(zone, this.nrPcpFree(pcp, slot, batch, high, freeHigh), pcp, pindex);
+      if (this.belowHigh[zone.idx] && this.zoneAboveHigh(zone)) this.belowHigh[zone.idx] = false;
+    }
+  }
+
+  /** nr_pcp_high(): the high mark for this free, adjusting pcp->high to the free pattern. */
+  private nrPcpHigh(pcp: PerCpuPages, slot: number, zone: Zone, batch: number, freeHigh: boolean): number {
+    const highMin = pcp.highMin;
+    let high = (pcp.high = Math.min(Math.max(pcp.high, highMin), pcp.highMax));
+    if (!high) return 0;
+    if (freeHigh) {
+      pcp.high = Math.max(high - (batch << PCP_BATCH_SCALE_MAX), highMin);
+      return 0;
+    }
+    if (highMin === pcp.highMax) return high;
+    if (this.belowHigh[zone.idx]) {
+      const fc = Math.max(this.freeCount[slot], batch);
+      pcp.high = Math.max(high - fc, highMin);
+      high = Math.max(pcp.count, highMin);
+    } else if (pcp.count >= high) {
+      const need = this.freeCount[slot] + batch;
+      if (pcp.high < need) pcp.high = Math.min(Math.max(need, highMin), pcp.highMax);
+    }
+    return high;
+  }
+
+  /** nr_pcp_free(): drain at least a batch, more during runs of frees, leaving a batch behind. */
+  private nrPcpFree(pcp: PerCpuPages, slot: number, batch: number, high: number, freeHigh: boolean): number {
+    if (freeHigh) return Math.min(pcp.count, batch << PCP_BATCH_SCALE_MAX);
+    if (high < batch) return 1;
+    const minNr = batch;
+    const maxNr = high - batch;
+    return Math.min(Math.max(this.freeCount[slot], minNr), maxNr);
+  }
+
+  /**
+   * free_pcppages_bulk(): return `count` pages to the buddy lists, starting with list `pindex` and going
+   * round-robin, each list from its tail (the coldest page).
+   */
+  freePcppagesBulk(zone: Zone, count: number, pcp: PerCpuPages, pindex: number): void {
+    const mm = this.mm;
+    const b = this.buddy;
+    count = Math.min(count, pcp.count);
+    if (count <= 0) return;
+    this.stats.pcpDrains++;
+    pindex--;
+    while (count > 0) {
+      let list: number;
+      do {
+        if (++pindex > NR_PCP_LISTS - 1) pindex = 0;
+        list = pcp.lists + pindex;
+      } while (mm.next[list] === list);
+      const order = this.pindexToOrder(pindex);
+      const nr = 1 << order;
+      do {
+        const pfn = mm.prev[list];
+        mm.listDel(pfn);
+        mm.flags[pfn] &= ~PGTY_MASK;
+        count -= nr;
+        pcp.count -= nr;
+        this.stats.pcpDrainPages += nr;
+        const mt = b.getPageblockMigratetype(pfn);
+        b.freeOnePage(pfn, zone, order, mt, FPI_NONE);
+        if (this.trace.on.mm_page_pcpu_drain) {
+          this.trace.emit('mm_page_pcpu_drain', `page=${this.trace.ptr(b.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=${order} migratetype=${mt}`);
+        }
+      } while (count > 0 && mm.next[list] !== list);
+    }
+  }
+
+  /** drain_pages_zone() for one CPU. */
+  drainZone(zone: Zone, cpu: number): void {
+    const pcp = zone.pcp[cpu];
+    if (pcp.count) this.freePcppagesBulk(zone, pcp.count, pcp, 0);
+  }
+
+  /** drain_all_pages(NULL): every CPU's lists in every zone. */
+  drainAll(): void {
+    this.stats.drainAll++;
+    for (const z of this.buddy.zones) for (let c = 0; c < this.nrCpus; c++) this.drainZone(z, c);
+  }
+
+  /** Mark ZONE_BELOW_HIGH (get_page_from_freelist found the zone under its high mark). */
+  setBelowHigh(zone: Zone): void {
+    this.belowHigh[zone.idx] = true;
+  }
+
+  /** zone_watermark_ok(zone, 0, high_wmark, ZONE_MOVABLE, 0) as the free path checks it. */
+  private zoneAboveHigh(zone: Zone): boolean {
+    const free = zone.freePages - zone.nrFreeHighatomic;
+    const reserve = zone.lowmemReserve[this.movableIdx];
+    return free > zone.watermark[WMARK_HIGH] + zone.watermarkBoost + reserve;
+  }
+}
+

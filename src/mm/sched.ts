@@ -1,0 +1,168 @@
+/**
+ * The current task and its context, as the allocator sees them (include/linux/sched.h task flags,
+ * include/linux/sched/mm.h memalloc_*_save/restore and current_gfp_context, include/linux/preempt.h
+ * preempt_count, kernel/sched/core.c __might_resched).
+ *
+ * One task runs at a time; a workload switches `current` explicitly. Interrupt context is entered and left
+ * explicitly (irqEnter/irqExit, softirqEnter/softirqExit), as are preempt-disabled regions and irq-off
+ * regions, and the preempt_count is kept as the kernel lays it out, so in_interrupt(), in_serving_softirq()
+ * and in_atomic() mean what they mean in the kernel.
+ */
+import { GFP } from '../gfp.js';
+
+// Task flags (include/linux/sched.h).
+export const PF_MEMALLOC = 0x00000800;
+export const PF_KSWAPD = 0x00020000;
+export const PF_MEMALLOC_NOFS = 0x00040000;
+export const PF_MEMALLOC_NOIO = 0x00080000;
+
+// preempt_count layout (include/linux/preempt.h).
+export const PREEMPT_OFFSET = 1 << 0;
+export const SOFTIRQ_OFFSET = 1 << 8;
+export const HARDIRQ_OFFSET = 1 << 16;
+export const NMI_OFFSET = 1 << 20;
+const SOFTIRQ_MASK = 0xff << 8;
+const HARDIRQ_MASK = 0xf << 16;
+const NMI_MASK = 0xf << 20;
+
+export interface Task {
+  pid: number;
+  comm: string;
+  cpu: number;
+  flags: number;
+}
+
+export class Sched {
+  current: Task;
+  /** preempt_count() of the running context. */
+  preemptCount = 0;
+  /** irqs_disabled(). */
+  irqsDisabled = false;
+  private readonly tasks = new Map<number, Task>();
+  private nextPid = 1000;
+  readonly nrCpus: number;
+  private readonly saved: Array<{ task: Task; preemptCount: number; irqsDisabled: boolean }> = [];
+
+  constructor(nrCpus: number) {
+    // PID 1 starts on CPU 0; swapper tasks are not modelled as separate tasks.
+    this.current = { pid: 1, comm: 'init', cpu: 0, flags: 0 };
+    this.tasks.set(1, this.current);
+    this.nrCpus = nrCpus;
+  }
+
+  /** Create a task (a kernel thread or a process) that workloads can switch to. */
+  createTask(comm: string, cpu = 0, pid?: number): Task {
+    if (cpu < 0 || cpu >= this.nrCpus) throw new Error(`createTask: cpu ${cpu} out of range 0..${this.nrCpus - 1}`);
+    const t: Task = { pid: pid ?? this.nextPid++, comm, cpu, flags: 0 };
+    this.tasks.set(t.pid, t);
+    return t;
+  }
+
+  /** Context switch: the task runs on its CPU from now on. Only legal outside interrupts and atomic regions. */
+  switchTo(task: Task): void {
+    if (this.preemptCount !== 0 || this.irqsDisabled) throw new Error('switchTo: cannot schedule in atomic context');
+    this.current = task;
+  }
+
+  task(pid: number): Task | undefined {
+    return this.tasks.get(pid);
+  }
+
+  // memalloc scopes: each save returns the old flag bit for the matching restore (include/linux/sched/mm.h).
+  memallocNofsSave(): number {
+    const old = this.current.flags & PF_MEMALLOC_NOFS;
+    this.current.flags |= PF_MEMALLOC_NOFS;
+    return old;
+  }
+  memallocNofsRestore(flags: number): void {
+    this.current.flags = (this.current.flags & ~PF_MEMALLOC_NOFS) | flags;
+  }
+  memallocNoioSave(): number {
+    const old = this.current.flags & PF_MEMALLOC_NOIO;
+    this.current.flags |= PF_MEMALLOC_NOIO;
+    return old;
+  }
+  memallocNoioRestore(flags: number): void {
+    this.current.flags = (this.current.flags & ~PF_MEMALLOC_NOIO) | flags;
+  }
+  memallocNoreclaimSave(): number {
+    const old = this.current.flags & PF_MEMALLOC;
+    this.current.flags |= PF_MEMALLOC;
+    return old;
+  }
+  memallocNoreclaimRestore(flags: number): void {
+    this.current.flags = (this.current.flags & ~PF_MEMALLOC) | flags;
+  }
+
+  /**
+   * current_gfp_context(): the task's NOIO scope clears __GFP_IO and __GFP_FS, else its NOFS scope clears
+   * __GFP_FS. Only task context has a scope; in interrupts the mask is used as given.
+   */
+  currentGfpContext(gfp: number): number {
+    const pf = this.current.flags;
+    if ((pf & (PF_MEMALLOC_NOIO | PF_MEMALLOC_NOFS)) !== 0 && !this.inInterrupt()) {
+      if (pf & PF_MEMALLOC_NOIO) gfp &= ~(GFP.IO | GFP.FS);
+      else gfp &= ~GFP.FS;
+    }
+    return gfp;
+  }
+
+  inInterrupt(): boolean {
+    return (this.preemptCount & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) !== 0;
+  }
+  inHardirq(): boolean {
+    return (this.preemptCount & HARDIRQ_MASK) !== 0;
+  }
+  inServingSoftirq(): boolean {
+    return (this.preemptCount & SOFTIRQ_OFFSET) !== 0;
+  }
+  inTask(): boolean {
+    return (this.preemptCount & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET)) === 0;
+  }
+  inAtomic(): boolean {
+    return this.preemptCount !== 0;
+  }
+
+  /** Hard interrupt on `cpu` (default: the current task's CPU): current stays the interrupted task. */
+  irqEnter(cpu?: number): void {
+    this.saved.push({ task: this.current, preemptCount: this.preemptCount, irqsDisabled: this.irqsDisabled });
+    if (cpu !== undefined && cpu !== this.current.cpu) this.current = { ...this.current, cpu };
+    this.preemptCount += HARDIRQ_OFFSET;
+    this.irqsDisabled = true;
+  }
+  irqExit(): void {
+    this.restore('irqExit');
+  }
+  /** Serving softirqs (net RX, timers) on the current CPU. */
+  softirqEnter(cpu?: number): void {
+    this.saved.push({ task: this.current, preemptCount: this.preemptCount, irqsDisabled: this.irqsDisabled });
+    if (cpu !== undefined && cpu !== this.current.cpu) this.current = { ...this.current, cpu };
+    this.preemptCount += SOFTIRQ_OFFSET;
+  }
+  softirqExit(): void {
+    this.restore('softirqExit');
+  }
+  preemptDisable(): void {
+    this.preemptCount += PREEMPT_OFFSET;
+  }
+  preemptEnable(): void {
+    if ((this.preemptCount & 0xff) === 0) throw new Error('preemptEnable: preempt_count underflow');
+    this.preemptCount -= PREEMPT_OFFSET;
+  }
+  localIrqDisable(): boolean {
+    const was = this.irqsDisabled;
+    this.irqsDisabled = true;
+    return was;
+  }
+  localIrqRestore(was: boolean): void {
+    this.irqsDisabled = was;
+  }
+
+  private restore(what: string): void {
+    const s = this.saved.pop();
+    if (!s) throw new Error(`${what}: not in that context`);
+    this.current = s.task;
+    this.preemptCount = s.preemptCount;
+    this.irqsDisabled = s.irqsDisabled;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Counters and fragmentation indices (mm/vmstat.c, include/linux/vm_event_item.h).
+ *
+ * `VmEvents` holds the kernel's vm_event counters the model increments (named as in /proc/vmstat), with the
+ * per-zone ones (pgalloc_<zone>) as arrays by zone index; `ModelStats` holds what the kernel does not count
+ * but a study of allocation policy needs (failures by order, pcp refills and drains, fallbacks, reserve use);
+ * it goes into result.json, never into /proc/vmstat. Zone and node counters (nr_free_pages, ...) are read off
+ * the zones themselves, which keep them exactly (the kernel's per-CPU counter drift is not modelled).
+ */
+import { NR_PAGE_ORDERS } from './page.js';
+
+export class VmEvents {
+  /** pgalloc_<zone>, by zone index: pages allocated. */
+  readonly pgalloc: Float64Array;
+  /** allocstall_<zone>: direct reclaim entries (counted against the highest allowed zone). */
+  readonly allocstall: Float64Array;
+  pgfree = 0;
+
+  constructor(nrZones: number) {
+    this.pgalloc = new Float64Array(nrZones);
+    this.allocstall = new Float64Array(nrZones);
+  }
+}
+
+export class ModelStats {
+  /** Allocation requests, failures, and failures although the zones together had 2^order free pages. */
+  readonly allocRequests = new Float64Array(NR_PAGE_ORDERS);
+  readonly allocFailures = new Float64Array(NR_PAGE_ORDERS);
+  /** rmqueue_bulk calls and the pages they moved to pcp lists. */
+  pcpRefills = 0;
+  pcpRefillPages = 0;
+  /** free_pcppages_bulk calls and the pages they returned to the buddy lists. */
+  pcpDrains = 0;
+  pcpDrainPages = 0;
+  /** Allocations served from another migratetype's list: whole pageblocks claimed, or blocks stolen. */
+  fallbackClaims = 0;
+  fallbackSteals = 0;
+  /** Fallbacks that left a pageblock of mixed mobility (fragmenting=1 in mm_page_alloc_extfrag). */
+  fallbackFragmenting = 0;
+  /** Pages handed out under ALLOC_NO_WATERMARKS (marked pfmemalloc). */
+  pfmemallocPages = 0;
+  /** Allocations that went through the slow path. */
+  slowpath = 0;
+  /** Pageblocks moved into and out of the HIGHATOMIC reserve. */
+  highatomicReserved = 0;
+  highatomicUnreserved = 0;
+  /** drain_all_pages() calls. */
+  drainAll = 0;
+}
+
+/**
+ * The free-block census of a zone used by both indices (fill_contig_page_info): total free blocks, free
+ * pages, and blocks usable for `order` (a block of order k >= order counts 2^(k - order) times).
+ */
+export function contigPageInfo(nrFree: Int32Array, order: number): { total: number; free: number; suitable: number } {
+  let total = 0;
+  let free = 0;
+  let suitable = 0;
+  for (let k = 0; k < NR_PAGE_ORDERS; k++) {
+    const blocks = nrFree[k];
+    total += blocks;
+    free += blocks * 2 ** k;
+    if (k >= order) suitable += blocks * 2 ** (k - order);
+  }
+  return { total, free, suitable };
+}
+
+/**
+ * __fragmentation_index(): how much a failure at `order` would be due to fragmentation (toward 1000)
+ * rather than lack of memory (toward 0); -1000 when a suitable block exists. In thousandths, integer as
+ * the kernel computes it.
+ */
+export function fragmentationIndex(nrFree: Int32Array, order: number): number {
+  const { total, free, suitable } = contigPageInfo(nrFree, order);
+  if (total === 0) return 0;
+  if (suitable > 0) return -1000;
+  return 1000 - Math.trunc((1000 + Math.trunc((free * 1000) / 2 ** order)) / total);
+}
+
+/** unusable_free_index(): the share of free memory unusable for `order`, in thousandths. */
+export function unusableFreeIndex(nrFree: Int32Array, order: number): number {
+  const { free, suitable } = contigPageInfo(nrFree, order);
+  if (free === 0) return 1000;
+  return Math.trunc(((free - suitable * 2 ** order) * 1000) / free);
+}
+
+/** The kernel prints both indices as `%d.%03d` of the thousandths (vmstat.c extfrag_show_print). */
+export function formatIndex(thousandths: number): string {
+  const neg = thousandths < 0;
+  const a = Math.abs(thousandths);
+  return `${neg ? '-' : ''}${Math.trunc(a / 1000)}.${String(a % 1000).padStart(3, '0')}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show, 6.18 field order; arch/x86 direct-map lines).
+ * Values the model has: MemTotal, MemFree, MemAvailable (si_mem_available), CommitLimit, the highmem split
+ * on i386, VmallocTotal, Hugepagesize and the DirectMap sizes; the rest are 0 until the layer that keeps
+ * them exists (page cache, slab, swap, vmalloc arrive in later layers).
+ */
+import type { Machine } from '../machine.js';
+
+const MIB = 1 << 20;
+const GIB = 1 << 30;
+
+/** show_val_kb(): label padded to 16, value right-aligned in 8, " kB". */
+function kb(label: string, kbytes: number): string {
+  return `${(label + ':').padEnd(16)}${String(kbytes).padStart(8)} kB\n`;
+}
+
+export function renderMeminfo(m: Machine): string {
+  const K = (pages: number) => pages * 4;
+  const total = m.totalramPages;
+  const free = m.freePagesTotal();
+  let wmarkLow = 0;
+  for (const z of m.zones) wmarkLow += z.wmarkLow();
+  void wmarkLow; // si_mem_available() would subtract min(pagecache/2, wmark_low) of page cache the model does not have yet
+  const available = Math.max(0, free - m.totalreservePages);
+  const i386 = m.cfg.arch.arch === 'i386';
+  let out = '';
+  out += kb('MemTotal', K(total));
+  out += kb('MemFree', K(free));
+  out += kb('MemAvailable', K(available));
+  for (const l of ['Buffers', 'Cached', 'SwapCached', 'Active', 'Inactive', 'Active(anon)', 'Inactive(anon)',
+    'Active(file)', 'Inactive(file)', 'Unevictable', 'Mlocked']) out += kb(l, 0);
+  if (i386) {
+    const high = m.zones.filter((z) => z.type === 'HighMem');
+    const highTotal = high.reduce((s, z) => s + z.managed, 0);
+    const highFree = high.reduce((s, z) => s + z.freePages, 0);
+    out += kb('HighTotal', K(highTotal)) + kb('HighFree', K(highFree));
+    out += kb('LowTotal', K(total - highTotal)) + kb('LowFree', K(free - highFree));
+  }
+  out += kb('SwapTotal', 0) + kb('SwapFree', 0);
+  if (!i386) out += kb('Zswap', 0) + kb('Zswapped', 0);
+  for (const l of ['Dirty', 'Writeback', 'AnonPages', 'Mapped', 'Shmem', 'KReclaimable', 'Slab', 'SReclaimable',
+    'SUnreclaim', 'KernelStack', 'PageTables', 'SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
+  // CommitLimit: overcommit_ratio (50%) of RAM plus swap.
+  out += kb('CommitLimit', K(Math.floor(total / 2)));
+  out += kb('Committed_AS', 0);
+  // VMALLOC_TOTAL: 32 TiB on x86_64 (4-level); on i386 the vmalloc= area less the 8 MiB VMALLOC_OFFSET gap.
+  out += kb('VmallocTotal', i386 ? Math.max(0, (m.cfg.vmallocSize - 8 * MIB) / 1024) : 34359738367);
+  out += kb('VmallocUsed', 0) + kb('VmallocChunk', 0) + kb('Percpu', 0);
+  if (!i386) {
+    for (const l of ['AnonHugePages', 'ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped']) out += kb(l, 0);
+  }
+  out += kb('Balloon', 0);
+  out += 'HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Rsvd:        0\nHugePages_Surp:        0\n';
+  out += kb('Hugepagesize', i386 ? 4096 : 2048);
+  out += kb('Hugetlb', 0);
+  const dm = directMapSizes(m);
+  out += kb('DirectMap4k', dm.k4);
+  if (i386) out += kb('DirectMap4M', dm.m2);
+  else out += kb('DirectMap2M', dm.m2) + kb('DirectMap1G', dm.g1);
+  return out;
+}
+
+/**
+ * How the direct map is mapped (arch/x86/mm/init.c): 4 KiB pages for the first 2 MiB and around holes,
+ * 2 MiB pages (4 MiB on non-PAE i386) elsewhere, 1 GiB pages for whole aligned gigabytes on x86_64.
+ */
+function directMapSizes(m: Machine): { k4: number; m2: number; g1: number } {
+  const i386 = m.cfg.arch.arch === 'i386';
+  const large = i386 ? 4 * MIB : 2 * MIB;
+  const ranges: Array<[number, number]> = [];
+  let start = -1;
+  const lowEnd = m.cfg.maxLowPfn;
+  for (let p = 0; p <= lowEnd; p++) {
+    const ram = p < lowEnd && !m.cfg.holes.some(([s, e]) => p >= s && p < e);
+    if (ram && start < 0) start = p;
+    if (!ram && start >= 0) {
+      ranges.push([start * 4096, p * 4096]);
+      start = -1;
+    }
+    // Skip across long stretches quickly.
+    if (ram && start >= 0) {
+      const nextHole = m.cfg.holes.filter(([s]) => s > p).reduce((a, [s]) => Math.min(a, s), lowEnd);
+      if (nextHole - 1 > p) p = nextHole - 1;
+    }
+  }
+  let k4 = 0;
+  let m2 = 0;
+  let g1 = 0;
+  for (const [s, e] of ranges) {
+    let a = s;
+    while (a < e) {
+      if (!i386 && a % GIB === 0 && a + GIB <= e && a >= GIB) {
+        g1 += GIB;
+        a += GIB;
+      } else if (a % large === 0 && a + large <= e && a >= 2 * MIB) {
+        m2 += large;
+        a += large;
+      } else {
+        const next = Math.min(e, Math.floor(a / large) * large + large);
+        k4 += next - a;
+        a = next;
+      }
+    }
+  }
+  return { k4: k4 / 1024, m2: m2 / 1024, g1: g1 / 1024 };
+}
