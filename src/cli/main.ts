@@ -1,0 +1,196 @@
+/**
+ * The mmlab command. `mmlab run [SCENARIO]` boots a machine, runs a scenario and prints a summary (or JSON,
+ * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios.
+ * Bad options get one clear message and exit status 2.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_POLICY, parseSize, type MachineConfig, type Policy } from '../config.js';
+import { Machine } from '../machine.js';
+import { PROC_NAMES } from '../proc/index.js';
+import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js';
+import type { ScenarioResult } from '../workloads/scenario.js';
+import { formatResult } from './report.js';
+import { progressBar } from './progress.js';
+
+/** Lines a trace keeps in --out runs (the ring buffer: the latest events win). */
+const OUT_TRACE_LINES = 200_000;
+
+class UsageError extends Error {}
+
+interface RunOpts {
+  arch: string;
+  mem?: string;
+  cpus: string;
+  seed: string;
+  steps?: string;
+  json?: boolean;
+  out?: string;
+  zoneinfo?: string;
+  policy: string[];
+}
+
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  const program = new Command();
+  program
+    .name('mmlab')
+    .description('An executable model of the Linux kernel memory allocator')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) });
+
+  program
+    .command('scenarios')
+    .description('list the scenarios')
+    .action(() => {
+      const w = Math.max(...SCENARIOS.map((s) => s.name.length));
+      for (const s of SCENARIOS) out.write(`${s.name.padEnd(w)}  ${s.description}${s.name === DEFAULT_SCENARIO ? ' (default)' : ''}\n`);
+    });
+
+  program
+    .command('run')
+    .description('boot a machine and run a scenario')
+    .argument('[scenario]', 'scenario name (see `mmlab scenarios`)', DEFAULT_SCENARIO)
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'i386']).default('x86_64'))
+    .option('--mem <size>', 'RAM size, e.g. 512M, 4G, 64G (default: the scenario\'s)')
+    .option('--cpus <n>', 'number of CPUs', '2')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--steps <n>', 'scenario size in operations (default: the scenario\'s)')
+    .option('--zoneinfo <file>', 'boot with the zones of a real machine\'s /proc/zoneinfo')
+    .option('--policy <key=value>', `policy switch, repeatable (${Object.keys(DEFAULT_POLICY).join(', ')})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--json', 'print the result as one JSON document')
+    .option('--out <dir>', 'write proc/, debug/extfrag/, trace.txt, dmesg.txt and result.json to DIR')
+    .action((name: string, opts: RunOpts) => {
+      runCommand(name, opts, out, err);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      return 2; // commander already printed its message
+    }
+    if (e instanceof UsageError) {
+      err.write(`mmlab: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function runCommand(name: string, opts: RunOpts, out: NodeJS.WritableStream, err: NodeJS.WritableStream): void {
+  const scenario = findScenario(name);
+  if (!scenario) throw new UsageError(`unknown scenario '${name}' (expected one of: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+  const cfg: MachineConfig = { ...scenario.machine, arch: opts.arch as MachineConfig['arch'], seed: int(opts.seed, '--seed', 0), nrCpus: int(opts.cpus, '--cpus', 1) };
+  if (opts.mem !== undefined) {
+    try {
+      parseSize(opts.mem, '--mem');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    cfg.mem = opts.mem;
+  }
+  if (opts.zoneinfo !== undefined) {
+    try {
+      cfg.zoneinfo = readFileSync(opts.zoneinfo, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--zoneinfo: cannot read '${opts.zoneinfo}': ${(e as Error).message}`);
+    }
+  }
+  cfg.policy = parsePolicy(opts.policy);
+  const steps = opts.steps === undefined ? undefined : int(opts.steps, '--steps', 1);
+  let m: Machine;
+  try {
+    m = Machine.boot(cfg);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (opts.out) {
+    m.trace.maxLines = OUT_TRACE_LINES;
+    m.trace.enable('all');
+  }
+  const bar = !opts.json && (out as NodeJS.WriteStream).isTTY ? progressBar(err) : undefined;
+  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, progress: bar?.update });
+  bar?.stop();
+  const doc = resultDocument(m, result);
+  if (opts.out) writeOutDir(opts.out, m, doc);
+  if (opts.json) out.write(JSON.stringify(doc, null, 2) + '\n');
+  else out.write(formatResult(m, result) + (opts.out ? `\nwrote ${opts.out}/\n` : ''));
+}
+
+function resultDocument(m: Machine, result: ScenarioResult): Record<string, unknown> {
+  return {
+    scenario: result.scenario,
+    machine: {
+      arch: m.cfg.arch.arch,
+      nrCpus: m.cfg.nrCpus,
+      seed: m.cfg.seed,
+      kernel: m.cfg.kernel,
+      policy: m.cfg.policy,
+      totalramPages: m.totalramPages,
+      minFreeKbytes: m.minFreeKbytes,
+      zones: m.zones.filter((z) => z.present).map((z) => ({
+        name: z.name, startPfn: z.startPfn, spanned: z.spanned, present: z.present, managed: z.managed,
+        min: z.wmarkMin(), low: z.wmarkLow(), high: z.wmarkHigh(), free: z.freePages,
+      })),
+    },
+    summary: result.summary,
+    tables: result.tables,
+    metrics: result.metrics,
+    stats: {
+      allocRequests: Array.from(m.stats.allocRequests),
+      allocFailures: Array.from(m.stats.allocFailures),
+      pcpRefills: m.stats.pcpRefills,
+      pcpRefillPages: m.stats.pcpRefillPages,
+      pcpDrains: m.stats.pcpDrains,
+      pcpDrainPages: m.stats.pcpDrainPages,
+      fallbackClaims: m.stats.fallbackClaims,
+      fallbackSteals: m.stats.fallbackSteals,
+      fallbackFragmenting: m.stats.fallbackFragmenting,
+      pfmemallocPages: m.stats.pfmemallocPages,
+      slowpath: m.stats.slowpath,
+      highatomicReserved: m.stats.highatomicReserved,
+      highatomicUnreserved: m.stats.highatomicUnreserved,
+      drainAll: m.stats.drainAll,
+    },
+  };
+}
+
+function writeOutDir(dir: string, m: Machine, doc: Record<string, unknown>): void {
+  mkdirSync(join(dir, 'proc'), { recursive: true });
+  mkdirSync(join(dir, 'debug', 'extfrag'), { recursive: true });
+  for (const name of PROC_NAMES) {
+    const path = name.startsWith('extfrag/') ? join(dir, 'debug', name) : join(dir, 'proc', name);
+    writeFileSync(path, m.proc(name));
+  }
+  writeFileSync(join(dir, 'trace.txt'), m.trace.text());
+  writeFileSync(join(dir, 'dmesg.txt'), m.dmesg());
+  writeFileSync(join(dir, 'result.json'), JSON.stringify(doc, null, 2) + '\n');
+}
+
+function int(text: string, what: string, min: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${what}: expected a whole number, got '${text}'`);
+  const n = Number(text);
+  if (n < min) throw new UsageError(`${what}: expected at least ${min}, got ${n}`);
+  return n;
+}
+
+function parsePolicy(items: string[]): Partial<Policy> {
+  const policy: Partial<Policy> = {};
+  for (const item of items) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(item);
+    if (!m) throw new UsageError(`--policy: expected KEY=VALUE, got '${item}'`);
+    const [, key, value] = m;
+    if (!(key in DEFAULT_POLICY)) throw new UsageError(`--policy: unknown switch '${key}' (expected one of: ${Object.keys(DEFAULT_POLICY).join(', ')})`);
+    const def = DEFAULT_POLICY[key as keyof Policy];
+    if (typeof def === 'boolean') {
+      if (value !== 'true' && value !== 'false') throw new UsageError(`--policy ${key}: expected true or false, got '${value}'`);
+      (policy as Record<string, unknown>)[key] = value === 'true';
+    } else {
+      (policy as Record<string, unknown>)[key] = value;
+    }
+  }
+  return policy;
+}

@@ -1,0 +1,10 @@
+/** The scenario registry: `mmlab scenarios` lists it, `mmlab run NAME` picks from it. */
+import { mixedScenario } from './mixed.js';
+import type { Scenario } from './scenario.js';
+
+export const SCENARIOS: Scenario[] = [mixedScenario];
+export const DEFAULT_SCENARIO = 'mixed';
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
