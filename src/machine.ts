@@ -29,7 +29,7 @@ import { TraceBuffer } from './trace/buffer.js';
 import { renderProc, type ProcName } from './proc/index.js';
 
 /** List heads kept for later layers (slab partial lists, LRU lists) beyond the zones' own. */
-const SPARE_LIST_HEADS = 1 << 16;
+const SPARE_LIST_HEADS = 4096;
 
 export class Machine {
   readonly cfg: ResolvedConfig;
@@ -46,6 +46,11 @@ export class Machine {
   readonly buddy: Buddy;
   readonly pcp: Pcp;
   readonly pa: PageAlloc;
+  /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
+  metadataBytes(): number {
+    return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
+  }
+
   /** vm.min_free_kbytes as the boot settled it. */
   minFreeKbytes = 0;
   /** totalreserve_pages. */
@@ -442,7 +447,7 @@ export class Machine {
         }
         if (mm.flags[q] & PGTY_MASK) errs.push(`${z.name}: pfn ${q} inside block ${head}/${order} has page type ${(mm.flags[q] & PGTY_MASK) >>> 16}`);
         if (mm.refcount[q] !== 0) errs.push(`${z.name}: pfn ${q} inside block ${head}/${order} has refcount ${mm.refcount[q]}`);
-        if (isCompound ? mm.compoundHead[q] !== head + 1 : mm.compoundHead[q] !== 0) errs.push(`${z.name}: pfn ${q} has a wrong compound head`);
+        if (isCompound ? !mm.isTail(q) || mm.head(q) !== head : mm.isTail(q)) errs.push(`${z.name}: pfn ${q} has a wrong compound head`);
       }
       managed += 1 << order;
       p = head + (1 << order);

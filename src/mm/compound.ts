@@ -3,18 +3,19 @@
  * include/linux/mm.h compound_head/compound_order/compound_nr).
  *
  * A block allocated with __GFP_COMP and order > 0 is one unit: the head page has PG_head, every tail page
- * points at the head (the model stores head pfn + 1 so that 0 means "not a tail", as the kernel's
- * compound_head keeps bit 0 set), and the order lives in page[1] (the kernel's folio->_flags_1 low byte;
- * here page[1].private). Only the head carries the reference count.
+ * has PG_tail and points at the head through the word the kernel's compound_head overlays (lru.next), and
+ * the order lives in page[1] (the kernel's folio->_flags_1 low byte; here page[1].private). Only the head
+ * carries the reference count.
  */
-import { MemMap, PG_HEAD } from './page.js';
+import { MemMap, PG_HEAD, PG_TAIL } from './page.js';
 
 /** prep_compound_page(): mark head and tails, record the order in page[1]. */
 export function prepCompoundPage(mm: MemMap, pfn: number, order: number): void {
   const n = 1 << order;
   mm.flags[pfn] |= PG_HEAD;
   for (let i = 1; i < n; i++) {
-    mm.compoundHead[pfn + i] = pfn + 1;
+    mm.flags[pfn + i] |= PG_TAIL;
+    mm.next[pfn + i] = pfn;
     mm.refcount[pfn + i] = 0;
   }
   mm.private_[pfn + 1] = order;
@@ -32,7 +33,7 @@ export function pageHead(mm: MemMap, pfn: number): boolean {
 
 /** PageTail(). */
 export function pageTail(mm: MemMap, pfn: number): boolean {
-  return mm.compoundHead[pfn] !== 0;
+  return (mm.flags[pfn] & PG_TAIL) !== 0;
 }
 
 /** PageCompound(): head or tail. */

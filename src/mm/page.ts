@@ -2,17 +2,18 @@
  * mem_map: every struct page of the machine as struct-of-arrays over typed arrays indexed by pfn
  * (include/linux/mm_types.h, include/linux/page-flags.h). A page is its pfn; no JS object exists per page.
  *
- * Eight 32-bit words per page, 32 bytes (the kernel's struct page is 64):
+ * Seven 32-bit words per page, 28 bytes (the kernel's struct page is 64):
  *   flags         Uint32  page flags, page type, allocation order, zone (layout below)
  *   refcount      Int32   _refcount
  *   private       Int32   buddy/pcp: order of the free block; page[1] of a compound page: its order
- *   compoundHead  Int32   tail pages: head pfn + 1 (0: not a tail), as the kernel's compound_head with bit 0
- *   next, prev    Int32   the page's list_head (buddy free list, pcp list, later LRU and slab lists)
+ *   next, prev    Int32   the page's list_head (buddy free list, pcp list, later LRU and slab lists);
+ *                         a tail page is never on a list, so `next` holds its head pfn, as the kernel's
+ *                         compound_head overlays lru.next (PG_TAIL says which)
  *   mapping       Int32   owner word 1 (slab: cache id; page cache: mapping id)
  *   index         Int32   owner word 2 (slab: freelist; page cache: index)
  *
  * flags, bit layout:
- *   bits  0..13  PG_* flags (PG_LOCKED .. PG_PFMEMALLOC below)
+ *   bits  0..14  PG_* flags (PG_LOCKED .. PG_TAIL below)
  *   bits 16..19  page type (PGTY_*): what the kernel keeps in page_type, plus the model's own PGTY_PCP/HOLE
  *   bits 20..23  order the block was allocated with (model-only: lets a free with the wrong order be caught)
  *   bits 24..26  zone index (the kernel keeps the zone in the top bits of page->flags too)
@@ -44,7 +45,9 @@ export const PG_UNEVICTABLE = 1 << 11;
 export const PG_MLOCKED = 1 << 12;
 /** The page was handed out from the reserves (ALLOC_NO_WATERMARKS); the kernel keeps this in lru.next bit 1. */
 export const PG_PFMEMALLOC = 1 << 13;
-export const PG_FLAGS_MASK = 0x3fff;
+/** A tail page of a compound page; its head is in next[] (the kernel: compound_head bit 0). */
+export const PG_TAIL = 1 << 14;
+export const PG_FLAGS_MASK = 0x7fff;
 
 // Page types (bits 16..19).
 export const PGTY_SHIFT = 16;
@@ -64,8 +67,8 @@ export const ALLOC_ORDER_MASK = 0xf << ALLOC_ORDER_SHIFT;
 export const ZONE_SHIFT = 24;
 export const ZONE_MASK = 0x7 << ZONE_SHIFT;
 
-/** Bytes of metadata per modelled page (the eight arrays). */
-export const MEMMAP_BYTES_PER_PAGE = 32;
+/** Bytes of metadata per modelled page (the seven arrays). */
+export const MEMMAP_BYTES_PER_PAGE = 28;
 
 export class MemMap {
   readonly nrPages: number;
@@ -75,7 +78,6 @@ export class MemMap {
   readonly flags: Uint32Array;
   readonly refcount: Int32Array;
   readonly private_: Int32Array;
-  readonly compoundHead: Int32Array;
   readonly next: Int32Array;
   readonly prev: Int32Array;
   readonly mapping: Int32Array;
@@ -89,14 +91,13 @@ export class MemMap {
     this.flags = new Uint32Array(n);
     this.refcount = new Int32Array(n);
     this.private_ = new Int32Array(n);
-    this.compoundHead = new Int32Array(n);
     this.next = new Int32Array(n);
     this.prev = new Int32Array(n);
     this.mapping = new Int32Array(n);
     this.index = new Int32Array(n);
   }
 
-  /** Bytes held by mem_map (what a 64-bit kernel's struct pages would cost is twice this). */
+  /** Bytes held by mem_map, list heads included (a 64-bit kernel's struct pages cost 64 per page). */
   get bytes(): number {
     return this.flags.length * MEMMAP_BYTES_PER_PAGE;
   }
@@ -159,12 +160,11 @@ export class MemMap {
 
   /** A tail page of a compound page (PageTail). */
   isTail(pfn: number): boolean {
-    return this.compoundHead[pfn] !== 0;
+    return (this.flags[pfn] & PG_TAIL) !== 0;
   }
 
   /** compound_head(): the head of a tail page, else the page itself. */
   head(pfn: number): number {
-    const h = this.compoundHead[pfn];
-    return h === 0 ? pfn : h - 1;
+    return this.flags[pfn] & PG_TAIL ? this.next[pfn] : pfn;
   }
 }

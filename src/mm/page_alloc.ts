@@ -22,7 +22,7 @@ import { compoundOrder, prepCompoundPage } from './compound.js';
 import type { DirectMap, PhysMem } from './memory.js';
 import {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
-  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK,
+  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK,
 } from './page.js';
 import { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
@@ -590,7 +590,7 @@ export class PageAlloc {
     }
     if (mm.flags[pfn] & PG_HEAD) {
       const n = 1 << order;
-      for (let i = 1; i < n; i++) mm.compoundHead[pfn + i] = 0;
+      for (let i = 1; i < n; i++) mm.flags[pfn + i] &= ~PG_TAIL;
       mm.private_[pfn + 1] = 0;
     }
     mm.flags[pfn] &= ZONE_MASK;

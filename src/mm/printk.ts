@@ -9,7 +9,7 @@ import type { Clock } from './clock.js';
 export class KernelReport extends Error {
   readonly lines: string[];
   constructor(lines: string[]) {
-    super(lines[0]);
+    super(lines.join('\n'));
     this.name = 'KernelReport';
     this.lines = lines;
   }
