@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+
+class Sink extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+async function mmlab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = new Sink();
+  const err = new Sink();
+  const code = await main(args, out, err);
+  return { code, out: out.text, err: err.text };
+}
+
+describe('mmlab command', () => {
+  it('lists the scenarios, marking the default', async () => {
+    const r = await mmlab('scenarios');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mixed\s+.+\(default\)$/m);
+  });
+
+  it('runs the default scenario and prints a summary with the per-order table', async () => {
+    const r = await mmlab('run', '--steps', '20000', '--mem', '256M');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mmlab mixed: x86_64, 2 CPUs/);
+    expect(r.out).toContain('Requests by order');
+    expect(r.out).toMatch(/failed although the zones they could use had enough free pages/);
+  });
+
+  it('--json is one JSON document, deterministic by seed', async () => {
+    const a = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
+    const b = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
+    const c = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '6');
+    const doc = JSON.parse(a.out);
+    expect(doc.scenario).toBe('mixed');
+    expect(doc.metrics.steps).toBe(20000);
+    expect(doc.machine.zones.map((z: { name: string }) => z.name)).toEqual(['DMA', 'DMA32']);
+    expect(a.out).toBe(b.out);
+    expect(a.out).not.toBe(c.out);
+  });
+
+  it('--out writes the /proc files, extfrag, trace, dmesg and result.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mmlab-out-'));
+    const r = await mmlab('run', '--steps', '5000', '--mem', '128M', '--out', dir);
+    expect(r.code).toBe(0);
+    for (const f of ['proc/buddyinfo', 'proc/pagetypeinfo', 'proc/zoneinfo', 'proc/meminfo', 'proc/vmstat',
+      'debug/extfrag/extfrag_index', 'debug/extfrag/unusable_index', 'trace.txt', 'dmesg.txt', 'result.json']) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    expect(readFileSync(join(dir, 'trace.txt'), 'utf8')).toMatch(/mm_page_alloc: page=/);
+    expect(readFileSync(join(dir, 'proc/buddyinfo'), 'utf8')).toMatch(/^Node 0, zone      DMA /);
+    expect(JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')).scenario).toBe('mixed');
+  });
+
+  it('i386 and --zoneinfo boot the machines they name', async () => {
+    const r = await mmlab('run', '--arch', 'i386', '--mem', '2G', '--steps', '2000', '--json');
+    expect(JSON.parse(r.out).machine.zones.map((z: { name: string }) => z.name)).toEqual(['DMA', 'Normal', 'HighMem']);
+    const zi = new URL('../../shared/samples/proc/zoneinfo', import.meta.url);
+    const z = await mmlab('run', '--zoneinfo', zi.pathname, '--steps', '2000', '--json');
+    expect(z.code).toBe(0);
+    const normal = JSON.parse(z.out).machine.zones.find((x: { name: string }) => x.name === 'Normal');
+    expect([normal.managed, normal.min, normal.low, normal.high]).toEqual([262144, 4263, 5328, 6393]);
+  });
+
+  it.each([
+    [['run', 'nosuch'], /unknown scenario 'nosuch' \(expected one of: mixed/],
+    [['run', '--mem', '12Q'], /--mem: expected a size such as 512M, 4G or 64G, got '12Q'/],
+    [['run', '--mem', '1M'], /mem: expected at least 32M/],
+    [['run', '--cpus', 'two'], /--cpus: expected a whole number, got 'two'/],
+    [['run', '--arch', 'arm64'], /argument 'arm64' is invalid. Allowed choices are x86_64, i386/],
+    [['run', '--policy', 'fallback=vcompound'], /--policy: unknown switch 'fallback'/],
+    [['run', '--policy', 'mobilityGrouping=maybe'], /--policy mobilityGrouping: expected true or false, got 'maybe'/],
+    [['run', '--zoneinfo', '/nonexistent'], /--zoneinfo: cannot read '\/nonexistent'/],
+    [['run', '--bogus'], /unknown option '--bogus'/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('bad input %j: a clear message and exit 2', async (args, message) => {
+    const r = await mmlab(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.out).toBe('');
+  });
+
+  it('a zoneinfo file that is not one names the file and what was expected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mmlab-zi-'));
+    writeFileSync(join(dir, 'zi'), 'hello\n');
+    const r = await mmlab('run', '--zoneinfo', join(dir, 'zi'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/zoneinfo: no 'Node N, zone NAME' line found: expected a \/proc\/zoneinfo file/);
+  });
+
+  it('the installed bin runs (built by npm install / npm test)', () => {
+    const bin = new URL('../bin/mmlab.js', import.meta.url).pathname;
+    const out = execFileSync(process.execPath, [bin, 'scenarios'], { encoding: 'utf8' });
+    expect(out).toMatch(/^mixed /);
+  });
+});
