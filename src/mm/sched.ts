@@ -70,28 +70,32 @@ export class Sched {
 
   // memalloc scopes: each save returns the old flag bit for the matching restore (include/linux/sched/mm.h).
   memallocNofsSave(): number {
-    const old = this.current.flags & PF_MEMALLOC_NOFS;
-    this.current.flags |= PF_MEMALLOC_NOFS;
-    return old;
+    return this.scopeSave(PF_MEMALLOC_NOFS);
   }
   memallocNofsRestore(flags: number): void {
-    this.current.flags = (this.current.flags & ~PF_MEMALLOC_NOFS) | flags;
+    this.scopeRestore(PF_MEMALLOC_NOFS, flags);
   }
   memallocNoioSave(): number {
-    const old = this.current.flags & PF_MEMALLOC_NOIO;
-    this.current.flags |= PF_MEMALLOC_NOIO;
-    return old;
+    return this.scopeSave(PF_MEMALLOC_NOIO);
   }
   memallocNoioRestore(flags: number): void {
-    this.current.flags = (this.current.flags & ~PF_MEMALLOC_NOIO) | flags;
+    this.scopeRestore(PF_MEMALLOC_NOIO, flags);
   }
   memallocNoreclaimSave(): number {
-    const old = this.current.flags & PF_MEMALLOC;
-    this.current.flags |= PF_MEMALLOC;
-    return old;
+    return this.scopeSave(PF_MEMALLOC);
   }
   memallocNoreclaimRestore(flags: number): void {
-    this.current.flags = (this.current.flags & ~PF_MEMALLOC) | flags;
+    this.scopeRestore(PF_MEMALLOC, flags);
+  }
+
+  private scopeSave(bit: number): number {
+    const old = this.current.flags & bit;
+    this.current.flags |= bit;
+    return old;
+  }
+
+  private scopeRestore(bit: number, old: number): void {
+    this.current.flags = (this.current.flags & ~bit) | (old & bit);
   }
 
   /**
