@@ -49,6 +49,37 @@ export const NODE_ITEMS = [
   'nr_balloon_pages', 'nr_kernel_file_pages',
 ] as const;
 
+/**
+ * The kernel config behind each arch's files. x86_64 follows the reference machine (CONFIG_NUMA,
+ * NUMA_BALANCING, TRANSPARENT_HUGEPAGE, ZSWAP); i386 has none of them, as its zoneinfo (no numa_* lines) and
+ * meminfo (no THP or Zswap lines) already say, so vmstat must not print the counters those options add.
+ */
+export function archHasNuma(m: Machine): boolean {
+  return m.cfg.arch.arch === 'x86_64';
+}
+
+/** Node items printed on this machine: pgpromote_* exist only with CONFIG_NUMA_BALANCING. */
+export function nodeItems(m: Machine): readonly string[] {
+  return archHasNuma(m) ? NODE_ITEMS : NODE_ITEMS.filter((n) => !n.startsWith('pgpromote_'));
+}
+
+/** vm_event names that need CONFIG_NUMA, NUMA_BALANCING, TRANSPARENT_HUGEPAGE or ZSWAP. */
+function eventNeedsNumaThpZswap(name: string): boolean {
+  if (name === 'zone_reclaim_success' || name === 'zone_reclaim_failed') return true; // CONFIG_NUMA
+  if (name.startsWith('numa_')) return true; // CONFIG_NUMA_BALANCING
+  if (name.startsWith('thp_') && !name.startsWith('thp_migration_')) return true; // THP (thp_migration_*: MIGRATION)
+  return name.startsWith('zswp'); // CONFIG_ZSWAP
+}
+
+/** Pages of RAM (in use, reserved or free, but not in a hole) among pfns [start, end). */
+export function ramPagesIn(m: Machine, start: number, end: number): number {
+  end = Math.min(end, m.cfg.maxPfn);
+  if (end <= start) return 0;
+  let n = end - start;
+  for (const [s, e] of m.cfg.holes) n -= Math.max(0, Math.min(e, end) - Math.max(s, start));
+  return n;
+}
+
 /** Node item values the model keeps (none before the slab, vmalloc and reclaim layers). */
 export function nodeItem(m: Machine, name: string): number {
   void m;
@@ -63,7 +94,7 @@ export function eventItems(m: Machine): Array<[string, number]> {
   const perZone = (prefix: string, arr?: Float64Array): Array<[string, number]> =>
     zones.map((z, i) => [`${prefix}_${zoneStatSuffix(z.type)}`, arr ? arr[i] : 0]);
   const zero = (names: string): Array<[string, number]> => names.split(' ').map((n) => [n, 0]);
-  return [
+  const items: Array<[string, number]> = [
     ...zero('pgpgin pgpgout pswpin pswpout'),
     ...perZone('pgalloc', ev.pgalloc),
     ...perZone('allocstall', ev.allocstall),
@@ -88,4 +119,5 @@ export function eventItems(m: Machine): Array<[string, number]> {
       'ksm_swpin_copy cow_ksm zswpin zswpout zswpwb direct_map_level2_splits direct_map_level3_splits ' +
       'direct_map_level2_collapses direct_map_level3_collapses'),
   ];
+  return archHasNuma(m) ? items : items.filter(([n]) => !eventNeedsNumaThpZswap(n));
 }

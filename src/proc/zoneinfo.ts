@@ -3,7 +3,7 @@
  * stats under its first populated zone; watermarks, spans and protection; per-zone counters and pagesets.
  */
 import type { Machine } from '../machine.js';
-import { NODE_ITEMS, nodeItem, numaItems, zoneItems } from './counters.js';
+import { archHasNuma, nodeItem, nodeItems, numaItems, zoneItems } from './counters.js';
 
 const item = (name: string, v: number) => `\n      ${name.padEnd(12)} ${v}`;
 
@@ -14,7 +14,7 @@ export function renderZoneinfo(m: Machine): string {
     out += `Node 0, zone ${z.name.padStart(8)}`;
     if (z.idx === firstPopulated) {
       out += '\n  per-node stats';
-      for (const n of NODE_ITEMS) out += item(n, nodeItem(m, n));
+      for (const n of nodeItems(m)) out += item(n, nodeItem(m, n));
     }
     out += `\n  pages free     ${z.freePages}`;
     out += `\n        boost    ${z.watermarkBoost}`;
@@ -32,7 +32,7 @@ export function renderZoneinfo(m: Machine): string {
       continue;
     }
     for (const [n, v] of zoneItems(m, z.idx)) out += item(n, v);
-    if (m.cfg.arch.arch === 'x86_64') for (const [n, v] of numaItems(m, z.idx)) out += item(n, v);
+    if (archHasNuma(m)) for (const [n, v] of numaItems(m, z.idx)) out += item(n, v);
     out += '\n  pagesets';
     z.pcp.forEach((p, cpu) => {
       out += `\n    cpu: ${cpu}`;
