@@ -1,0 +1,130 @@
+/**
+ * A small timing harness for hot loops of a few nanoseconds per operation.
+ *
+ * Each sample times one call of `run(iters)`, which performs many operations in its own loop and returns
+ * how many it did, so the cost of the timer and of the call is spread over tens of milliseconds of work.
+ * Every task is first calibrated (`iters` doubles until a call is long enough to time, which is also the JIT
+ * warm-up) and warmed up further; then the samples are taken round-robin, one per task per round, so that a
+ * change in the host's load (other processes on a shared machine) falls on all tasks alike and the ratios
+ * between them stay meaningful. A task's figure is the median nanoseconds per operation over its samples,
+ * with the quartiles as the spread.
+ */
+
+export interface Measurement {
+  /** Median nanoseconds per operation over the samples. */
+  nsPerOp: number;
+  /** Operations per second at the median. */
+  opsPerSec: number;
+  /** Fastest sample, and the quartiles, in ns per operation. */
+  minNs: number;
+  p25Ns: number;
+  p75Ns: number;
+  /** Samples taken and operations in each (the last sample's count for variable-count workloads). */
+  samples: number;
+  opsPerSample: number;
+}
+
+export interface Task {
+  id: string;
+  /** Perform about `iters` units of work; return the number of operations done. */
+  run: (iters: number) => number;
+}
+
+export interface MeasureOptions {
+  /** Wall-clock budget per task, warm-up included, in ms. */
+  budgetMs: number;
+  /** Minimum number of samples per task, whatever the budget. */
+  minSamples?: number;
+  /** Called as each task is calibrated and as the sampling rounds go (for a progress line). */
+  progress?: (what: string) => void;
+}
+
+const now = (): number => Number(process.hrtime.bigint());
+
+/** A value the benchmarks fold their results into so that no loop can be optimised away. */
+export let sink = 0;
+export function consume(x: number): void {
+  sink = (sink + x) | 0;
+}
+
+/** Samples per task the budget is cut into (each at least 10 ms). */
+const SAMPLES_PER_BUDGET = 25;
+
+export function measureAll(tasks: readonly Task[], opts: MeasureOptions): Map<string, Measurement> {
+  const budgetNs = opts.budgetMs * 1e6;
+  const minSamples = opts.minSamples ?? 7;
+  const sampleNs = Math.max(10e6, budgetNs / SAMPLES_PER_BUDGET);
+  const iters: number[] = [];
+  const t0 = now();
+  // Calibrate each task: double until one call takes >= 10 ms, then scale to one sample's length.
+  for (const t of tasks) {
+    opts.progress?.(`calibrating ${t.id}`);
+    let n = 1;
+    let dt = 0;
+    for (;;) {
+      const a = now();
+      t.run(n);
+      dt = now() - a;
+      if (dt >= Math.min(10e6, sampleNs)) break;
+      n *= 2;
+    }
+    iters.push(Math.max(1, Math.round((n * sampleNs) / Math.max(dt, 1))));
+  }
+  // Warm-up: every task again, round-robin, so that each has seen the code paths the others exercise
+  // (a deoptimisation caused by a later task then happens here, not in the middle of the samples).
+  for (let r = 0; r < 3; r++) for (let i = 0; i < tasks.length; i++) tasks[i].run(iters[i]);
+  const perOp: number[][] = tasks.map(() => []);
+  const lastOps: number[] = tasks.map(() => 0);
+  const endNs = t0 + budgetNs * tasks.length;
+  for (let round = 0; round < 1000; round++) {
+    if (round >= minSamples && now() >= endNs) break;
+    if (round % 5 === 0) opts.progress?.(`sampling, round ${round + 1}`);
+    for (let i = 0; i < tasks.length; i++) {
+      const a = now();
+      const ops = tasks[i].run(iters[i]);
+      const b = now();
+      if (ops <= 0) throw new Error(`measure: ${tasks[i].id} did no operations`);
+      perOp[i].push((b - a) / ops);
+      lastOps[i] = ops;
+    }
+  }
+  const out = new Map<string, Measurement>();
+  tasks.forEach((t, i) => {
+    const xs = perOp[i].sort((a, b) => a - b);
+    const med = quantile(xs, 0.5);
+    out.set(t.id, {
+      nsPerOp: med,
+      opsPerSec: 1e9 / med,
+      minNs: xs[0],
+      p25Ns: quantile(xs, 0.25),
+      p75Ns: quantile(xs, 0.75),
+      samples: xs.length,
+      opsPerSample: lastOps[i],
+    });
+  });
+  return out;
+}
+
+/** Linear-interpolated quantile of a sorted array. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function median(xs: readonly number[]): number {
+  return quantile([...xs].sort((a, b) => a - b), 0.5);
+}
+
+/** mulberry32: a tiny seeded PRNG returning uint32 values (no Math.random anywhere in the benchmarks). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}

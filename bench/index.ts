@@ -1,0 +1,449 @@
+/**
+ * `npm run bench`: the page allocator's hot paths against baselines measured in the same run.
+ *
+ *   npm run bench                       a table
+ *   npm run -s bench -- --json          one JSON document on stdout (-s keeps npm's banner off stdout)
+ *   npm run bench -- --out FILE         the table, and the JSON document written to FILE
+ *   npm run bench -- --budget MS        time per figure (default 1000 ms)
+ *
+ * Figures: order-0 and order-3 alloc_pages/__free_pages through the pcp lists (a bare pair, and 256
+ * outstanding), a mixed-order workload with random lifetimes, boot time of a 64G machine and mem_map bytes
+ * per page; baselines: a raw Int32Array free-index stack and @thi.ng/malloc's MemPool. Ratios against the
+ * acceptance targets are printed as PASS/FAIL, but the exit status is 0 either way: the figures are tracked,
+ * not gated. JSON keys are stable; later figures are added as new keys.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { MemPool } from '@thi.ng/malloc';
+import { GFP, Machine } from '../src/index.js';
+import { consume, measureAll, median, mulberry32, type Measurement, type Task } from './harness.js';
+
+// --- options -----------------------------------------------------------------------------------------
+
+interface Options {
+  json: boolean;
+  out: string | undefined;
+  budgetMs: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { json: false, out: undefined, budgetMs: 1000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') o.json = true;
+    else if (a === '--out' || a === '--budget') {
+      const v = argv[++i];
+      if (v === undefined) fail(`${a}: expected a value`);
+      if (a === '--out') o.out = v;
+      else o.budgetMs = positive(a, v);
+    } else if (a.startsWith('--out=')) o.out = a.slice(6);
+    else if (a.startsWith('--budget=')) o.budgetMs = positive('--budget', a.slice(9));
+    else fail(`unknown option '${a}' (expected --json, --out FILE, --budget MS)`);
+  }
+  return o;
+}
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) fail(`${name}: expected a positive number of milliseconds, got '${v}'`);
+  return n;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+// --- workload constants -----------------------------------------------------------------------------
+
+const PAGE_MACHINE = { arch: 'x86_64', mem: '4G' } as const;
+const BOOT_MACHINE = { arch: 'x86_64', mem: '64G' } as const;
+const BOOT_RUNS = 5;
+const OUTSTANDING = 256;
+const MIXED_SEED = 0x6d6d6c62;
+const MIXED_TARGET = 2000;
+const MIXED_CAPACITY = 4096;
+/** Order weights for the mixed workload, out of 100: order 0 dominates as in real kernels. */
+const MIXED_ORDER_WEIGHTS = [60, 15, 10, 10, 5];
+const RAW_STACK = 1 << 16;
+const THING_POOL_BYTES = 8 << 20;
+const THING_ALLOC_BYTES = 4096;
+/** Acceptance targets. */
+const TARGET_ORDER0_VS_RAW_MAX = 30;
+const TARGET_THING_VS_ORDER0_MIN = 3;
+const TARGET_METADATA_BYTES_PER_PAGE_MAX = 32;
+
+// --- the bodies -----------------------------------------------------------------------------------------
+// Each pattern is its own function so that V8 optimises each loop on its own feedback.
+
+function mmBare(m: Machine, order: number, iters: number): number {
+  const gfp = GFP.KERNEL;
+  for (let i = 0; i < iters; i++) {
+    const pfn = m.allocPages(gfp, order);
+    if (pfn < 0) throw new Error(`allocPages(GFP_KERNEL, ${order}) failed`);
+    m.freePages(pfn, order);
+  }
+  return iters;
+}
+
+function mmOutstanding(m: Machine, order: number, held: Int32Array, iters: number): number {
+  const gfp = GFP.KERNEL;
+  const n = held.length;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) {
+      const pfn = m.allocPages(gfp, order);
+      if (pfn < 0) throw new Error(`allocPages(GFP_KERNEL, ${order}) failed`);
+      held[j] = pfn;
+    }
+    for (let j = 0; j < n; j++) m.freePages(held[j], order);
+  }
+  return iters * n;
+}
+
+/** The mixed workload's state, carried from sample to sample. */
+interface Mixed {
+  m: Machine;
+  rng: () => number;
+  pfns: Int32Array;
+  orders: Uint8Array;
+  n: number;
+  /** Cumulative order weights out of 100. */
+  cum: Uint8Array;
+  allocs: number;
+  frees: number;
+}
+
+/**
+ * One step: free a random outstanding block with probability n / (2 * target), else allocate one of a
+ * random order. The population settles around the target, and a block's lifetime is random (geometric).
+ * Returns the allocations done.
+ */
+function mixedSteps(w: Mixed, steps: number): number {
+  const m = w.m;
+  const rng = w.rng;
+  const pfns = w.pfns;
+  const orders = w.orders;
+  const cum = w.cum;
+  const gfp = GFP.KERNEL;
+  const twoTarget = 2 * MIXED_TARGET;
+  let n = w.n;
+  let allocs = 0;
+  for (let s = 0; s < steps; s++) {
+    if (n > 0 && (n >= MIXED_CAPACITY || rng() % twoTarget < n)) {
+      const k = rng() % n;
+      m.freePages(pfns[k], orders[k]);
+      n--;
+      pfns[k] = pfns[n];
+      orders[k] = orders[n];
+      w.frees++;
+    } else {
+      const r = rng() % 100;
+      let order = 0;
+      while (r >= cum[order]) order++;
+      const pfn = m.allocPages(gfp, order);
+      if (pfn < 0) throw new Error(`allocPages(GFP_KERNEL, ${order}) failed in the mixed workload`);
+      pfns[n] = pfn;
+      orders[n] = order;
+      n++;
+      allocs++;
+    }
+  }
+  w.n = n;
+  w.allocs += allocs;
+  return allocs;
+}
+
+function rawBare(stack: Int32Array, top: number, iters: number): number {
+  let s = 0;
+  for (let i = 0; i < iters; i++) {
+    const x = stack[--top];
+    s += x;
+    stack[top++] = x;
+  }
+  consume(s);
+  return iters;
+}
+
+function rawOutstanding(stack: Int32Array, top: number, held: Int32Array, iters: number): number {
+  const n = held.length;
+  let s = 0;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) held[j] = stack[--top];
+    for (let j = 0; j < n; j++) {
+      const x = held[j];
+      s += x;
+      stack[top++] = x;
+    }
+  }
+  consume(s);
+  return iters * n;
+}
+
+function thingBare(pool: MemPool, iters: number): number {
+  for (let i = 0; i < iters; i++) {
+    const a = pool.malloc(THING_ALLOC_BYTES);
+    if (a === 0) throw new Error('MemPool.malloc failed');
+    pool.free(a);
+  }
+  return iters;
+}
+
+function thingOutstanding(pool: MemPool, held: Int32Array, iters: number): number {
+  const n = held.length;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) {
+      const a = pool.malloc(THING_ALLOC_BYTES);
+      if (a === 0) throw new Error('MemPool.malloc failed');
+      held[j] = a;
+    }
+    for (let j = 0; j < n; j++) pool.free(held[j]);
+  }
+  return iters * n;
+}
+
+// --- figures ------------------------------------------------------------------------------------------
+
+interface Figure {
+  /** What one operation is. */
+  unit: string;
+  nsPerOp: number;
+  opsPerSec: number;
+  minNs: number;
+  p25Ns: number;
+  p75Ns: number;
+  samples: number;
+  opsPerSample: number;
+}
+
+function figure(unit: string, r: Measurement): Figure {
+  return { unit, ...r };
+}
+
+/** After a benchmark the machine must still be consistent and hold all its pages again. */
+function verify(m: Machine, freeBefore: number, what: string): void {
+  m.drainAllPages();
+  m.checkInvariants();
+  const free = m.freePagesTotal();
+  if (free !== freeBefore) throw new Error(`${what}: ${freeBefore - free} pages not returned after the run`);
+}
+
+function main(): void {
+  const opts = parseArgs(process.argv.slice(2));
+  const loadAtStart = Math.round(loadavg()[0] * 100) / 100;
+  const figures: Record<string, Figure | Record<string, number | string>> = {};
+  const progress = (s: string) => {
+    if (!opts.json) process.stderr.write(`  ${s}\n`);
+  };
+
+  // Every mmlab figure gets its own freshly booted 4G machine, checked after the run.
+  const tasks: Task[] = [];
+  const after: (() => void)[] = [];
+  let nrCpus = 0;
+  const pageMachine = (what: string): Machine => {
+    const m = Machine.boot({ ...PAGE_MACHINE });
+    nrCpus = m.cfg.nrCpus;
+    const free0 = m.freePagesTotal();
+    after.push(() => verify(m, free0, what));
+    return m;
+  };
+
+  // 1, 2: order-0 and order-3 through the pcp lists.
+  for (const order of [0, 3]) {
+    const m1 = pageMachine(`order-${order} bare`);
+    tasks.push({ id: `page_alloc.order${order}.bare`, run: (it) => mmBare(m1, order, it) });
+    const m2 = pageMachine(`order-${order} outstanding`);
+    const held = new Int32Array(OUTSTANDING);
+    tasks.push({ id: `page_alloc.order${order}.outstanding${OUTSTANDING}`, run: (it) => mmOutstanding(m2, order, held, it) });
+  }
+
+  // 3: mixed orders, random lifetimes, ~2000 outstanding (filled to the steady state before timing).
+  const cum = new Uint8Array(MIXED_ORDER_WEIGHTS.length);
+  MIXED_ORDER_WEIGHTS.reduce((acc, w, i) => (cum[i] = acc + w), 0);
+  const mixed: Mixed = {
+    m: Machine.boot({ ...PAGE_MACHINE }), rng: mulberry32(MIXED_SEED), pfns: new Int32Array(MIXED_CAPACITY),
+    orders: new Uint8Array(MIXED_CAPACITY), n: 0, cum, allocs: 0, frees: 0,
+  };
+  const mixedFree0 = mixed.m.freePagesTotal();
+  while (mixed.n < MIXED_TARGET) mixedSteps(mixed, MIXED_TARGET);
+  tasks.push({ id: 'page_alloc.mixed', run: (it) => mixedSteps(mixed, it) });
+
+  // 5: baselines.
+  const stack = new Int32Array(RAW_STACK);
+  for (let i = 0; i < RAW_STACK; i++) stack[i] = i;
+  const rawHeld = new Int32Array(OUTSTANDING);
+  tasks.push({ id: 'baseline.raw_stack.bare', run: (it) => rawBare(stack, RAW_STACK, it) });
+  tasks.push({ id: `baseline.raw_stack.outstanding${OUTSTANDING}`, run: (it) => rawOutstanding(stack, RAW_STACK, rawHeld, it) });
+  const pool1 = new MemPool({ size: THING_POOL_BYTES });
+  const pool2 = new MemPool({ size: THING_POOL_BYTES });
+  const thingHeld = new Int32Array(OUTSTANDING);
+  tasks.push({ id: 'baseline.thing_malloc.bare', run: (it) => thingBare(pool1, it) });
+  tasks.push({ id: `baseline.thing_malloc.outstanding${OUTSTANDING}`, run: (it) => thingOutstanding(pool2, thingHeld, it) });
+
+  const units: Record<string, string> = {
+    'page_alloc.mixed': 'allocation (with its share of frees)',
+    'baseline.raw_stack.bare': 'pop+push pair',
+    [`baseline.raw_stack.outstanding${OUTSTANDING}`]: 'pop+push pair',
+    'baseline.thing_malloc.bare': 'malloc(4096)+free pair',
+    [`baseline.thing_malloc.outstanding${OUTSTANDING}`]: 'malloc(4096)+free pair',
+  };
+  const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress });
+  for (const t of tasks) figures[t.id] = figure(units[t.id] ?? 'alloc+free pair', results.get(t.id)!);
+  const mr = results.get('page_alloc.mixed')!;
+  figures['page_alloc.mixed'] = {
+    ...(figures['page_alloc.mixed'] as Figure),
+    allocsPerSec: mr.opsPerSec,
+    freesPerAlloc: mixed.frees / mixed.allocs,
+    outstandingAtEnd: mixed.n,
+  };
+  for (const check of after) check();
+  for (let k = 0; k < mixed.n; k++) mixed.m.freePages(mixed.pfns[k], mixed.orders[k]);
+  verify(mixed.m, mixedFree0, 'mixed');
+
+  // 4: boot of a 64G machine, and mem_map bytes per page.
+  progress(`boot ${BOOT_MACHINE.mem} x${BOOT_RUNS}`);
+  const bootMs: number[] = [];
+  let bytes = 0;
+  let nrPages = 0;
+  let managed = 0;
+  let allMetadata = 0;
+  for (let i = 0; i < BOOT_RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    const m = Machine.boot({ ...BOOT_MACHINE });
+    bootMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    bytes = m.mm.bytes;
+    nrPages = m.mm.nrPages;
+    managed = m.totalramPages;
+    // Machine.metadataBytes() (mem_map plus the pageblock bitmap) where this version of the model has it.
+    allMetadata = (m as { metadataBytes?: () => number }).metadataBytes?.() ?? bytes;
+  }
+  const sortedBoot = [...bootMs].sort((a, b) => a - b);
+  figures['boot.x86_64_64G'] = {
+    unit: 'boot',
+    medianMs: median(bootMs),
+    minMs: sortedBoot[0],
+    maxMs: sortedBoot[sortedBoot.length - 1],
+    firstMs: bootMs[0],
+    runs: BOOT_RUNS,
+    memmapBytes: bytes,
+    nrPages,
+    managedPages: managed,
+    metadataBytesPerPage: bytes / nrPages,
+    allMetadataBytesPerPage: allMetadata / nrPages,
+  };
+
+  // 6: ratios against the targets.
+  const f = (k: string) => figures[k] as Figure;
+  const order0VsRaw = f('page_alloc.order0.bare').nsPerOp / f('baseline.raw_stack.bare').nsPerOp;
+  const thingVsOrder0 = f(`baseline.thing_malloc.outstanding${OUTSTANDING}`).nsPerOp / f(`page_alloc.order0.outstanding${OUTSTANDING}`).nsPerOp;
+  const metaPerPage = bytes / nrPages;
+  const checks = {
+    order0_bare_vs_raw_stack: {
+      what: 'page_alloc.order0.bare ns / baseline.raw_stack.bare ns',
+      value: order0VsRaw,
+      target: `<= ${TARGET_ORDER0_VS_RAW_MAX}`,
+      pass: order0VsRaw <= TARGET_ORDER0_VS_RAW_MAX,
+    },
+    thing_malloc_vs_order0_outstanding256: {
+      what: `baseline.thing_malloc.outstanding${OUTSTANDING} ns / page_alloc.order0.outstanding${OUTSTANDING} ns`,
+      value: thingVsOrder0,
+      target: `>= ${TARGET_THING_VS_ORDER0_MIN}`,
+      pass: thingVsOrder0 >= TARGET_THING_VS_ORDER0_MIN,
+    },
+    metadata_bytes_per_page: {
+      what: 'boot.x86_64_64G mm.bytes / mm.nrPages',
+      value: metaPerPage,
+      target: `<= ${TARGET_METADATA_BYTES_PER_PAGE_MAX}`,
+      pass: metaPerPage <= TARGET_METADATA_BYTES_PER_PAGE_MAX,
+    },
+  };
+
+  const doc = {
+    schema: 1,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    hostCpus: cpus().length,
+    /** The host's 1-minute load average when the run started: figures from a busy host run slow. */
+    loadavg1AtStart: loadAtStart,
+    config: {
+      pageMachine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true },
+      bootMachine: { ...BOOT_MACHINE, runs: BOOT_RUNS },
+      outstanding: OUTSTANDING,
+      mixed: { seed: MIXED_SEED, prng: 'mulberry32', targetOutstanding: MIXED_TARGET, orderWeights: MIXED_ORDER_WEIGHTS, freeProbability: 'outstanding / (2 * target)' },
+      rawStack: { entries: RAW_STACK },
+      thingMalloc: { poolBytes: THING_POOL_BYTES, allocBytes: THING_ALLOC_BYTES, opts: 'defaults (align 8, compact, split)' },
+      harness: { budgetMsPerFigure: opts.budgetMs, statistic: 'median of samples, ns per operation', sampling: 'round-robin over all figures, one sample each per round', warmup: 'calibration, then 3 rounds' },
+    },
+    figures,
+    checks,
+  };
+  const json = JSON.stringify(doc, null, 2);
+  if (opts.out) writeFileSync(opts.out, json + '\n');
+  if (opts.json) {
+    process.stdout.write(json + '\n');
+    return;
+  }
+  process.stdout.write(renderTable(doc.node, nrCpus, figures, checks, opts.budgetMs, loadAtStart));
+}
+
+// --- the table -----------------------------------------------------------------------------------------
+
+function fmtNs(ns: number): string {
+  return ns >= 100 ? ns.toFixed(0) : ns >= 10 ? ns.toFixed(1) : ns.toFixed(2);
+}
+
+function fmtRate(r: number): string {
+  if (r >= 1e9) return (r / 1e9).toFixed(2) + ' G';
+  if (r >= 1e6) return (r / 1e6).toFixed(2) + ' M';
+  if (r >= 1e3) return (r / 1e3).toFixed(2) + ' k';
+  return r.toFixed(0) + ' ';
+}
+
+function renderTable(
+  node: string,
+  nrCpus: number,
+  figures: Record<string, Figure | Record<string, number | string>>,
+  checks: Record<string, { what: string; value: number; target: string; pass: boolean }>,
+  budgetMs: number,
+  load: number,
+): string {
+  const rows: string[][] = [['figure', 'ns/op', 'ops/s', 'p25..p75 ns', 'unit']];
+  const label: Record<string, string> = {
+    'page_alloc.order0.bare': 'mmlab order-0, bare pair',
+    [`page_alloc.order0.outstanding${OUTSTANDING}`]: `mmlab order-0, ${OUTSTANDING} outstanding`,
+    'page_alloc.order3.bare': 'mmlab order-3, bare pair',
+    [`page_alloc.order3.outstanding${OUTSTANDING}`]: `mmlab order-3, ${OUTSTANDING} outstanding`,
+    'page_alloc.mixed': `mmlab mixed order 0..4, ~${MIXED_TARGET} live`,
+    'baseline.raw_stack.bare': 'raw Int32Array stack, bare',
+    [`baseline.raw_stack.outstanding${OUTSTANDING}`]: `raw Int32Array stack, ${OUTSTANDING} out`,
+    'baseline.thing_malloc.bare': '@thi.ng/malloc 4096, bare',
+    [`baseline.thing_malloc.outstanding${OUTSTANDING}`]: `@thi.ng/malloc 4096, ${OUTSTANDING} out`,
+  };
+  for (const [k, name] of Object.entries(label)) {
+    const f = figures[k] as Figure;
+    rows.push([name, fmtNs(f.nsPerOp), fmtRate(f.opsPerSec) + (k === 'page_alloc.mixed' ? 'allocs/s' : 'pairs/s'), `${fmtNs(f.p25Ns)}..${fmtNs(f.p75Ns)}`, f.unit]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 4 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const out: string[] = [];
+  out.push(`mmlab bench  (node ${node}, ${PAGE_MACHINE.arch} ${PAGE_MACHINE.mem}, ${nrCpus} model CPUs, GFP_KERNEL, ~${budgetMs} ms per figure, median of samples; host load ${load.toFixed(2)} at start)`);
+  out.push('');
+  out.push(line(rows[0]));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows.slice(1)) out.push(line(r));
+  const boot = figures['boot.x86_64_64G'] as Record<string, number>;
+  out.push('');
+  out.push(`boot ${BOOT_MACHINE.arch} ${BOOT_MACHINE.mem}: median ${boot.medianMs.toFixed(0)} ms over ${boot.runs} runs (min ${boot.minMs.toFixed(0)}, max ${boot.maxMs.toFixed(0)}, first ${boot.firstMs.toFixed(0)})`);
+  out.push(`mem_map: ${(boot.memmapBytes / 2 ** 20).toFixed(1)} MiB for ${boot.nrPages} pfns = ${boot.metadataBytesPerPage.toFixed(3)} bytes per page (${boot.allMetadataBytesPerPage.toFixed(3)} with the pageblock bitmap)`);
+  const mixed = figures['page_alloc.mixed'] as Record<string, number>;
+  out.push(`mixed: ${mixed.freesPerAlloc.toFixed(3)} frees per allocation, ${mixed.outstandingAtEnd} outstanding at the end`);
+  out.push('');
+  out.push('checks (tracked, not gated):');
+  for (const c of Object.values(checks)) {
+    out.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.what} = ${c.value.toFixed(c.value >= 100 ? 0 : 2)}  (target ${c.target})`);
+  }
+  return out.join('\n') + '\n';
+}
+
+main();
