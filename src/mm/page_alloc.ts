@@ -22,11 +22,11 @@ import { compoundOrder, prepCompoundPage } from './compound.js';
 import type { DirectMap, PhysMem } from './memory.js';
 import {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
-  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK,
+  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
 } from './page.js';
 import { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
-import { PF_MEMALLOC, type Sched } from './sched.js';
+import { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, type Sched } from './sched.js';
 import { dumpPage, showFreeAreas } from './show_mem.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import type { ModelStats, VmEvents } from './vmstat.js';
@@ -39,6 +39,8 @@ const ENTRY_COST_NS = 250;
 const MAX_RECLAIM_RETRIES = 16;
 /** The model's bound on NOFAIL rounds with no progress anywhere (the kernel would loop for ever). */
 const NOFAIL_MAX_ROUNDS = 64;
+/** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
+const FAST_FREE_MASK = PG_HEAD | PG_TAIL | PG_RESERVED | PGTY_MASK | ALLOC_ORDER_MASK;
 /** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
 export const PAGE_POISON = 0xaa;
 
@@ -118,8 +120,16 @@ export class PageAlloc {
   private readonly mobilityDisabled: boolean;
   /** gfp_zone() for the four zone-modifier bits: highest zone index, or -1 for a bad combination. */
   private readonly gfpZoneTable: Int8Array;
-  /** Index of ZONE_NORMAL when ZONE_DMA32 exists (alloc_flags_nofragment), else -1. */
-  private readonly nofragmentZone: number;
+  /** Per highest usable zone: the preferred zone (first populated at or below it, first_zones_zonelist). */
+  private readonly preferredZoneIdx: Int8Array;
+  /** Per highest usable zone: ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL with a DMA32 below. */
+  private readonly nofragFlags: Int32Array;
+  // mem_map arrays, held directly for the fast paths.
+  private readonly flags: Uint32Array;
+  private readonly refcount: Int32Array;
+  private readonly mapping: Int32Array;
+  private readonly priv: Int32Array;
+  private readonly nrPages: number;
 
   constructor(d: PageAllocDeps) {
     this.mm = d.mm;
@@ -139,7 +149,21 @@ export class PageAlloc {
     this.mobilityDisabled = d.buddy.mobilityDisabled;
     this.gfpZoneTable = buildGfpZoneTable(d.zones.map((z) => z.type));
     const types = d.zones.map((z) => z.type);
-    this.nofragmentZone = types.includes('DMA32') ? types.indexOf('Normal') : -1;
+    // alloc_flags_nofragment(): keep ZONE_NORMAL's pageblocks unmixed when ZONE_DMA32 exists below it.
+    const nofragZone = types.includes('DMA32') ? types.indexOf('Normal') : -1;
+    this.preferredZoneIdx = new Int8Array(d.zones.length);
+    this.nofragFlags = new Int32Array(d.zones.length);
+    for (let h = 0; h < d.zones.length; h++) {
+      let z = h;
+      while (z > 0 && !d.zones[z].managed) z--;
+      this.preferredZoneIdx[h] = z;
+      this.nofragFlags[h] = z === nofragZone ? ALLOC_NOFRAGMENT : 0;
+    }
+    this.flags = d.mm.flags;
+    this.refcount = d.mm.refcount;
+    this.mapping = d.mm.mapping;
+    this.priv = d.mm.private_;
+    this.nrPages = d.mm.nrPages;
   }
 
   /** gfp_zone(): the highest zone the request may use; -1 for a contradictory modifier combination. */
@@ -156,6 +180,46 @@ export class PageAlloc {
 
   /** __alloc_pages(): a block of 2^order pages, or NO_PAGE. */
   allocPages(gfp: number, order: number): number {
+    if (order <= PAGE_ALLOC_COSTLY_ORDER && order >= 0) {
+      const pfn = this.allocPcpFast(gfp, order);
+      if (pfn !== NO_PAGE) return pfn;
+    }
+    return this.allocPagesSlow(gfp, order);
+  }
+
+  /**
+   * The common case without the general machinery: a pcp order, no memalloc scope, nothing to report, and
+   * a non-empty list on this CPU in the preferred zone above its low mark. It decides before it changes
+   * anything (but the ZONE_BELOW_HIGH mark, which the general path sets the same way) and then does what
+   * the general path does, through the same functions; otherwise it returns NO_PAGE.
+   */
+  private allocPcpFast(gfp: number, order: number): number {
+    const s = this.sched;
+    const t = s.current;
+    if (t.flags & (PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO)) return NO_PAGE;
+    if (gfp & GFP.DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled)) return NO_PAGE;
+    const highest = this.gfpZoneTable[gfp & 0xf];
+    if (highest < 0) return NO_PAGE;
+    const zone = this.zones[this.preferredZoneIdx[highest]];
+    if (!zone.managed) return NO_PAGE;
+    const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
+    const list = zone.pcp[t.cpu].lists + this.pcp.orderToPindex(mt, order);
+    if (this.mm.next[list] === list) return NO_PAGE;
+    const allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM) | this.nofragFlags[highest];
+    const boost = zone.watermarkBoost;
+    if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + boost, highest, allocFlags)) {
+      this.pcp.setBelowHigh(zone);
+    }
+    if (!this.zoneWatermarkFast(zone, order, zone.watermark[1] + boost, highest, allocFlags)) return NO_PAGE;
+    this.clock.ns += ENTRY_COST_NS;
+    this.stats.allocRequests[order]++;
+    const pfn = this.rmqueue(zone, order, allocFlags, mt);
+    this.prepNewPage(pfn, order, gfp, allocFlags);
+    if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
+    return pfn;
+  }
+
+  private allocPagesSlow(gfp: number, order: number): number {
     this.clock.ns += ENTRY_COST_NS;
     if (order > MAX_PAGE_ORDER || order < 0) {
       // WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER): too large for the buddy allocator at all.
@@ -171,21 +235,12 @@ export class PageAlloc {
     }
     const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
     this.stats.allocRequests[order]++;
-    let allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM);
-    if (highest >= this.nofragmentZone && this.nofragmentZone >= 0 && this.zones[this.preferredZone(highest)].idx === this.nofragmentZone) {
-      allocFlags |= ALLOC_NOFRAGMENT; // alloc_flags_nofragment(): keep ZONE_NORMAL's pageblocks unmixed
-    }
+    const allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM) | this.nofragFlags[highest];
     let pfn = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
     if (pfn === NO_PAGE) pfn = this.slowpath(gfp, order, highest, mt);
     if (pfn === NO_PAGE) this.stats.allocFailures[order]++;
     if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
     return pfn;
-  }
-
-  /** The first populated zone at or below `highest` (first_zones_zonelist). */
-  private preferredZone(highest: number): number {
-    for (let z = highest; z >= 0; z--) if (this.zones[z].managed) return z;
-    return 0;
   }
 
   /**
@@ -503,6 +558,24 @@ export class PageAlloc {
    * the first page of a non-compound block, the rest of the block is freed now and the first page later.
    */
   freePages(pfn: number, order: number): void {
+    // The common case: the last reference to a clean, non-compound block of a pcp order, nothing traced or
+    // poisoned. The same checks and steps as the general path, in one place.
+    const f = this.flags[pfn];
+    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order >>> 0) === order && order <= PAGE_ALLOC_COSTLY_ORDER &&
+        this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
+        !this.pagePoison && !this.trace.on.mm_page_free) {
+      this.clock.ns += ENTRY_COST_NS;
+      this.refcount[pfn] = 0;
+      this.flags[pfn] = f & ZONE_MASK;
+      this.priv[pfn] = 0;
+      this.events.pgfree += 1 << order;
+      this.pcp.freeToPcp(this.zones[(f & ZONE_MASK) >>> ZONE_SHIFT], this.sched.current.cpu, pfn, order);
+      return;
+    }
+    this.freePagesSlow(pfn, order);
+  }
+
+  private freePagesSlow(pfn: number, order: number): void {
     this.clock.ns += ENTRY_COST_NS;
     if (!this.checkFree(pfn, order, 'free')) return;
     const mm = this.mm;

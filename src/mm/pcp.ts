@@ -169,6 +169,8 @@ export class Pcp {
       this.pcpFlags[slot] &= ~PCPF_PREV_FREE_HIGH_ORDER;
     }
     if (this.freeCount[slot] < batch << PCP_BATCH_SCALE_MAX) this.freeCount[slot] += 1 << order;
+    // Below high, above the zone's high mark and high within range: nr_pcp_high() would change nothing.
+    if (!freeHigh && pcp.count < pcp.high && !this.belowHigh[zone.idx] && pcp.high >= pcp.highMin && pcp.high <= pcp.highMax) return;
     const high = this.nrPcpHigh(pcp, slot, zone, batch, freeHigh);
     if (pcp.count >= high) {
       this.freePcppagesBulk(zone, this.nrPcpFree(pcp, slot, batch, high, freeHigh), pcp, pindex);
