@@ -201,19 +201,26 @@ export class PageAlloc {
     const highest = this.gfpZoneTable[gfp & 0xf];
     if (highest < 0) return NO_PAGE;
     const zone = this.zones[this.preferredZoneIdx[highest]];
-    if (!zone.managed) return NO_PAGE;
     const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
     const list = zone.pcp[t.cpu].lists + this.pcp.orderToPindex(mt, order);
-    if (this.mm.next[list] === list) return NO_PAGE;
+    if (this.mm.next[list] === list || !zone.managed) return NO_PAGE;
     const allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM) | this.nofragFlags[highest];
-    const boost = zone.watermarkBoost;
-    if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + boost, highest, allocFlags)) {
-      this.pcp.setBelowHigh(zone);
+    if (order === 0) {
+      // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
+      const free = zone.freePages;
+      const usable = free - Math.min(free, zone.nrFreeHighatomic);
+      const base = zone.watermarkBoost + zone.lowmemReserve[highest];
+      if (usable <= zone.watermark[2] + base && !this.pcp.belowHigh[zone.idx]) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.watermark[1] + base) return NO_PAGE;
+    } else {
+      const boost = zone.watermarkBoost;
+      if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
+      if (!this.zoneWatermarkFast(zone, order, zone.watermark[1] + boost, highest, allocFlags)) return NO_PAGE;
     }
-    if (!this.zoneWatermarkFast(zone, order, zone.watermark[1] + boost, highest, allocFlags)) return NO_PAGE;
     this.clock.ns += ENTRY_COST_NS;
     this.stats.allocRequests[order]++;
-    const pfn = this.rmqueue(zone, order, allocFlags, mt);
+    const pfn = this.pcp.rmqueuePcplistNonEmpty(zone, t.cpu, list, order);
+    this.accountAlloc(zone, order, allocFlags);
     this.prepNewPage(pfn, order, gfp, allocFlags);
     if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
     return pfn;
@@ -320,16 +327,18 @@ export class PageAlloc {
     let pfn = NO_PAGE;
     if (this.buddy.pcpAllowedOrder(order)) pfn = this.pcp.rmqueuePcplist(zone, this.sched.current.cpu, order, mt, allocFlags);
     if (pfn === NO_PAGE) pfn = this.rmqueueBuddy(zone, order, allocFlags, mt);
-    if (pfn !== NO_PAGE) {
-      this.events.pgalloc[zone.idx] += 1 << order;
-      zone.numaHit++;
-      // A fallback boosted the watermarks: let kswapd reclaim to the boosted mark.
-      if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) {
-        zone.boostedWatermark = false;
-        this.hooks.wakeKswapd(0, 0, zone.idx);
-      }
-    }
+    if (pfn !== NO_PAGE) this.accountAlloc(zone, order, allocFlags);
     return pfn;
+  }
+
+  /** The end of rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for. */
+  private accountAlloc(zone: Zone, order: number, allocFlags: number): void {
+    this.events.pgalloc[zone.idx] += 1 << order;
+    zone.numaHit++;
+    if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) {
+      zone.boostedWatermark = false;
+      this.hooks.wakeKswapd(0, 0, zone.idx);
+    }
   }
 
   /** rmqueue_buddy(): HIGHATOMIC first when asked; HIGHATOMIC last for OOM and non-blocking callers. */

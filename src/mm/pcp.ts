@@ -69,16 +69,26 @@ export class Pcp {
     const pcp = zone.pcp[cpu];
     // On allocation, shrink the batch that the next frees will drain (nr_pcp_free).
     this.freeCount[slot] >>= 1;
-    const mm = this.mm;
     const list = pcp.lists + this.orderToPindex(mt, order);
-    let pfn = mm.next[list];
-    if (pfn === list) {
+    if (this.mm.next[list] === list) {
       const batch = this.nrPcpAlloc(pcp, slot, zone, order);
       const got = this.rmqueueBulk(zone, order, batch, list, mt, allocFlags);
       pcp.count += got << order;
-      pfn = mm.next[list];
-      if (pfn === list) return NO_PAGE;
+      if (this.mm.next[list] === list) return NO_PAGE;
     }
+    return this.pop(pcp, list, order);
+  }
+
+  /** rmqueue_pcplist() when the caller has seen that `list` is not empty: no refill can happen. */
+  rmqueuePcplistNonEmpty(zone: Zone, cpu: number, list: number, order: number): number {
+    this.freeCount[zone.idx * this.nrCpus + cpu] >>= 1;
+    return this.pop(zone.pcp[cpu], list, order);
+  }
+
+  /** Take the list's head (cache-hot: the last page freed). */
+  private pop(pcp: PerCpuPages, list: number, order: number): number {
+    const mm = this.mm;
+    const pfn = mm.next[list];
     mm.listDel(pfn);
     mm.flags[pfn] &= ~PGTY_MASK;
     pcp.count -= 1 << order;
