@@ -5,9 +5,10 @@
  * (arch/x86/include/asm/page_*.h, arch/x86/mm/init_*.c, mm/mm_init.c free_area_init): which physical
  * ranges exist, where the zone boundaries fall and what the boot allocator keeps for itself.
  * Simplifications: one NUMA node; the firmware map is a fixed plausible one (the 640K-1M hole, the PCI hole
- * below 4 GiB on x86_64 when RAM exceeds 3 GiB); what memblock reserves (the first 64 KiB, the kernel image at
- * 16 MiB, and the memmap, 64 bytes per page, taken top-down from lowmem) becomes PG_reserved pages that never
- * reach the buddy allocator. `zoneinfo` instead takes spanned/present/managed from a real /proc/zoneinfo.
+ * below 4 GiB on x86_64 when RAM exceeds 3 GiB); what memblock reserves (all RAM below 1 MiB, as x86 does
+ * since 5.13, the kernel image at 16 MiB, and the memmap taken top-down from lowmem) becomes PG_reserved
+ * pages that never reach the buddy allocator. i386 is modelled without PAE (so at most 4G of RAM).
+ * `zoneinfo` instead takes spanned/present/managed from a real /proc/zoneinfo.
  */
 import { PAGE_SHIFT, PAGE_SIZE } from './mm/page.js';
 import { parseZoneinfo } from './zoneinfo.js';
@@ -125,11 +126,14 @@ const DMA_PFN_END = (16 * MIB) >> PAGE_SHIFT;
 const DMA32_PFN_END = (4 * GIB) / PAGE_SIZE;
 /** The legacy VGA/BIOS hole 0x9f000..0x100000 that the e820 map leaves out of ZONE_DMA. */
 const BIOS_HOLE: [number, number] = [0x9f, 0x100];
-/** x86 keeps the first 64 KiB for the BIOS (CONFIG_X86_RESERVE_LOW) and loads the kernel at 16 MiB. */
-const RESERVE_LOW_PAGES = 16;
+/** x86 reserves all RAM below 1 MiB (arch/x86/kernel/setup.c, since 5.13) and loads the kernel at 16 MiB. */
+const RESERVE_LOW_PAGES = (1 * MIB) >> PAGE_SHIFT;
 const KERNEL_IMAGE_PAGES = (16 * MIB) >> PAGE_SHIFT;
-/** sizeof(struct page) in the kernel: the memmap memblock reserves is 64 bytes per page. */
-const STRUCT_PAGE_SIZE = 64;
+/** x86_64 SPARSEMEM_VMEMMAP: 128 MiB sections, each with RAM costing 512 pages of 64-byte struct pages. */
+const SECTION_PAGES = (128 * MIB) >> PAGE_SHIFT;
+const MEMMAP_PAGES_PER_SECTION = (SECTION_PAGES * 64) / PAGE_SIZE;
+/** i386 FLATMEM: one 32-byte struct page for every pfn. */
+const I386_STRUCT_PAGE_SIZE = 32;
 
 export const DEFAULT_POLICY: Policy = { mobilityGrouping: true };
 
@@ -161,7 +165,7 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
   if (cfg.zoneinfo !== undefined) return { ...base, ...layoutFromZoneinfo(cfg.zoneinfo, arch) };
   const mem = parseSize(cfg.mem ?? '4G', 'mem');
   if (mem < 32 * MIB) throw new Error(`mem: expected at least 32M, got ${cfg.mem}`);
-  if (archName === 'i386' && mem > 64 * GIB) throw new Error(`mem: i386 (PAE) addresses at most 64G, got ${cfg.mem}`);
+  if (archName === 'i386' && mem > 4 * GIB) throw new Error(`mem: i386 without PAE addresses at most 4G, got ${cfg.mem}`);
   return { ...base, ...(archName === 'x86_64' ? layoutX86_64(mem) : layoutI386(mem, vmallocSize)) };
 }
 
@@ -190,7 +194,10 @@ function layoutX86_64(mem: number): Layout {
   span('Normal', DMA32_PFN_END, maxPfn);
   span('Movable', 0, 0);
   span('Device', 0, 0);
-  return finishLayout(zones, holes, maxPfn, maxPfn);
+  // One memmap section for each 128 MiB section that holds RAM.
+  let sections = 0;
+  for (let s = 0; s < maxPfn; s += SECTION_PAGES) if (holePages(holes, s, Math.min(maxPfn, s + SECTION_PAGES)) < Math.min(SECTION_PAGES, maxPfn - s)) sections++;
+  return finishLayout(zones, holes, maxPfn, maxPfn, sections * MEMMAP_PAGES_PER_SECTION);
 }
 
 function layoutI386(mem: number, vmallocSize: number): Layout {
@@ -210,12 +217,11 @@ function layoutI386(mem: number, vmallocSize: number): Layout {
   span('Normal', DMA_PFN_END, maxLowPfn);
   span('HighMem', maxLowPfn, pages);
   span('Movable', 0, 0);
-  return finishLayout(zones, holes, pages, maxLowPfn);
+  return finishLayout(zones, holes, pages, maxLowPfn, Math.ceil((pages * I386_STRUCT_PAGE_SIZE) / PAGE_SIZE));
 }
 
-/** What memblock keeps: low 64 KiB, the kernel image at 16 MiB, the memmap top-down from the end of lowmem. */
-function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn: number, maxLowPfn: number): Layout {
-  const memmapPages = Math.ceil((maxPfn * STRUCT_PAGE_SIZE) / PAGE_SIZE);
+/** What memblock keeps: RAM below 1 MiB, the kernel image at 16 MiB, the memmap top-down from the end of lowmem. */
+function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn: number, maxLowPfn: number, memmapPages: number): Layout {
   const reserved: Array<[number, number]> = [
     [1, RESERVE_LOW_PAGES],
     [DMA_PFN_END, Math.min(DMA_PFN_END + KERNEL_IMAGE_PAGES, maxLowPfn)],
@@ -227,7 +233,11 @@ function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn:
   for (const z of zones) {
     const end = z.startPfn + z.spanned;
     let res = 0;
-    for (const [s, e] of reserved) res += Math.max(0, Math.min(e, end) - Math.max(s, z.startPfn));
+    for (const [s, e] of reserved) {
+      const a = Math.max(s, z.startPfn);
+      const b = Math.min(e, end);
+      if (b > a) res += b - a - holePages(holes, a, b); // a hole inside a reservation holds no RAM to keep
+    }
     z.managed = Math.max(0, z.present - res);
   }
   return { zones, holes, reserved, maxPfn, maxLowPfn };
