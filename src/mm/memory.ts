@@ -4,67 +4,148 @@
  *
  * Memory is sparse: a frame's 4 KiB exist once something writes to it; a frame never written reads as zero.
  * Zeroing a frame drops its bytes again, so memory use follows the pages touched, not the RAM modelled.
+ * Frames live in 1 MiB chunks; a two-level directory (pfn >> 10, then pfn & 1023) finds a frame's slot
+ * without a hash lookup and costs nothing per page that was never touched. Word accessors serve SLUB's
+ * free pointers, which live inside free objects as in the kernel.
  * Kernel virtual addresses in the direct map translate by arithmetic: PAGE_OFFSET + pfn * PAGE_SIZE.
  * On i386 only lowmem (below max_low_pfn) has a direct-map address; a highmem page has none until
  * mapped (kmap), so pageAddress() returns 0 (NULL) for it.
  */
 import { PAGE_SIZE } from './page.js';
 
+const FRAMES_PER_CHUNK = 256;
+const DIR_SHIFT = 10;
+const DIR_MASK = (1 << DIR_SHIFT) - 1;
+
 export class PhysMem {
-  private readonly frames = new Map<number, Uint8Array>();
+  /** dir[pfn >> 10][pfn & 1023]: slot + 1 of the frame's bytes, 0 when the frame holds none. */
+  private readonly dir: Array<Int32Array | undefined> = [];
+  private readonly chunks: Uint8Array[] = [];
+  private readonly chunkWords: Int32Array[] = [];
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private used = 0;
 
   /** Frames that hold bytes now. */
   get framesTouched(): number {
-    return this.frames.size;
+    return this.used;
   }
 
-  frame(pfn: number): Uint8Array | undefined {
-    return this.frames.get(pfn);
+  private slot(pfn: number): number {
+    const t = this.dir[pfn >>> DIR_SHIFT];
+    return t === undefined ? -1 : t[pfn & DIR_MASK] - 1;
   }
 
-  private frameForWrite(pfn: number): Uint8Array {
-    let f = this.frames.get(pfn);
-    if (!f) {
-      f = new Uint8Array(PAGE_SIZE);
-      this.frames.set(pfn, f);
+  private slotForWrite(pfn: number): number {
+    let t = this.dir[pfn >>> DIR_SHIFT];
+    if (t === undefined) {
+      t = new Int32Array(1 << DIR_SHIFT);
+      this.dir[pfn >>> DIR_SHIFT] = t;
     }
-    return f;
+    let s = t[pfn & DIR_MASK] - 1;
+    if (s >= 0) return s;
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) {
+      s = reused;
+      this.frameAt(s).fill(0);
+    } else {
+      s = this.nextSlot++;
+      if ((s >>> 8) >= this.chunks.length) {
+        const buf = new ArrayBuffer(FRAMES_PER_CHUNK * PAGE_SIZE);
+        this.chunks.push(new Uint8Array(buf));
+        this.chunkWords.push(new Int32Array(buf));
+      }
+    }
+    t[pfn & DIR_MASK] = s + 1;
+    this.used++;
+    return s;
+  }
+
+  private frameAt(slot: number): Uint8Array {
+    const off = (slot & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE;
+    return this.chunks[slot >>> 8].subarray(off, off + PAGE_SIZE);
+  }
+
+  /** The frame's bytes (a view), or undefined if it holds none (reads as zero). */
+  frame(pfn: number): Uint8Array | undefined {
+    const s = this.slot(pfn);
+    return s < 0 ? undefined : this.frameAt(s);
   }
 
   /** Copy `len` bytes at byte `off` of frame `pfn` into dst (off + len must stay inside the frame). */
   readFrame(pfn: number, off: number, dst: Uint8Array, dstOff: number, len: number): void {
-    const f = this.frames.get(pfn);
-    if (f) dst.set(f.subarray(off, off + len), dstOff);
-    else dst.fill(0, dstOff, dstOff + len);
+    const s = this.slot(pfn);
+    if (s < 0) {
+      dst.fill(0, dstOff, dstOff + len);
+      return;
+    }
+    const base = (s & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE + off;
+    dst.set(this.chunks[s >>> 8].subarray(base, base + len), dstOff);
   }
 
   writeFrame(pfn: number, off: number, src: Uint8Array, srcOff: number, len: number): void {
-    this.frameForWrite(pfn).set(src.subarray(srcOff, srcOff + len), off);
+    const s = this.slotForWrite(pfn);
+    this.chunks[s >>> 8].set(src.subarray(srcOff, srcOff + len), (s & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE + off);
+  }
+
+  /** Fill `len` bytes at `off` of frame `pfn` with one byte value. */
+  fillFrame(pfn: number, off: number, len: number, byte: number): void {
+    if (byte === 0 && this.slot(pfn) < 0) return;
+    const s = this.slotForWrite(pfn);
+    const base = (s & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE + off;
+    this.chunks[s >>> 8].fill(byte, base, base + len);
+  }
+
+  /** The 32-bit little-endian word at a 4-aligned offset of a frame. */
+  readU32(pfn: number, off: number): number {
+    const t = this.dir[pfn >>> DIR_SHIFT];
+    const s = t === undefined ? -1 : t[pfn & DIR_MASK] - 1;
+    if (s < 0) return 0;
+    return this.chunkWords[s >>> 8][((s & (FRAMES_PER_CHUNK - 1)) << 10) + (off >>> 2)] >>> 0;
+  }
+
+  writeU32(pfn: number, off: number, value: number): void {
+    const s = this.slotForWrite(pfn);
+    this.chunkWords[s >>> 8][((s & (FRAMES_PER_CHUNK - 1)) << 10) + (off >>> 2)] = value;
   }
 
   /** clear_page() on `n` frames: a zero frame holds no bytes. */
   zero(pfn: number, n: number): void {
-    for (let i = 0; i < n; i++) this.frames.delete(pfn + i);
+    for (let i = 0; i < n; i++) {
+      const p = pfn + i;
+      const t = this.dir[p >>> DIR_SHIFT];
+      if (t === undefined) continue;
+      const s = t[p & DIR_MASK] - 1;
+      if (s < 0) continue;
+      t[p & DIR_MASK] = 0;
+      this.freeSlots.push(s);
+      this.used--;
+    }
   }
 
   /** Fill `n` frames with one byte (page poisoning). */
   fill(pfn: number, n: number, byte: number): void {
-    for (let i = 0; i < n; i++) this.frameForWrite(pfn + i).fill(byte);
+    for (let i = 0; i < n; i++) this.fillFrame(pfn + i, 0, PAGE_SIZE, byte);
   }
 
   /** The first offset in frame `pfn` whose byte differs from `byte`, or -1. */
   findNot(pfn: number, byte: number): number {
-    const f = this.frames.get(pfn);
-    if (!f) return byte === 0 ? -1 : 0;
-    for (let i = 0; i < PAGE_SIZE; i++) if (f[i] !== byte) return i;
+    return this.findNotIn(pfn, 0, PAGE_SIZE, byte);
+  }
+
+  /** The first offset in [off, off + len) of frame `pfn` whose byte differs from `byte`, or -1. */
+  findNotIn(pfn: number, off: number, len: number, byte: number): number {
+    const f = this.frame(pfn);
+    if (!f) return byte === 0 ? -1 : off;
+    for (let i = off; i < off + len; i++) if (f[i] !== byte) return i;
     return -1;
   }
 
   /** Move a frame's bytes to another frame (page migration). */
   copyFrame(from: number, to: number): void {
-    const f = this.frames.get(from);
-    if (f) this.frameForWrite(to).set(f);
-    else this.frames.delete(to);
+    const f = this.frame(from);
+    if (f) this.writeFrame(to, 0, f, 0, PAGE_SIZE);
+    else this.zero(to, 1);
   }
 }
 
@@ -95,4 +176,3 @@ export class DirectMap {
     return (addr - this.pageOffset) % PAGE_SIZE;
   }
 }
-
