@@ -52,6 +52,8 @@ export interface MachineConfig {
   lowmemReserveRatio?: number[];
   /** Page poisoning (page_poison=1): free pages are filled with 0xaa and checked when allocated. */
   pagePoison?: boolean;
+  /** slub_debug= for every cache: letters F (consistency checks), Z (red zones), P (poisoning), U (tracking). */
+  slubDebug?: string;
   /** i386: size of the vmalloc area (the `vmalloc=` boot option); shrinks lowmem as the kernel does. */
   vmallocSize?: number | string;
   policy?: Partial<Policy>;
@@ -84,6 +86,7 @@ export interface ResolvedConfig {
   watermarkScaleFactor: number;
   lowmemReserveRatio: number[];
   pagePoison: boolean;
+  slubDebug: string;
   vmallocSize: number;
   policy: Policy;
   kernel: string;
@@ -158,6 +161,7 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
     watermarkScaleFactor: cfg.watermarkScaleFactor ?? 10,
     lowmemReserveRatio: cfg.lowmemReserveRatio ?? defaultLowmemReserveRatio(arch.zoneTypes),
     pagePoison: cfg.pagePoison ?? false,
+    slubDebug: cfg.slubDebug ?? '',
     vmallocSize,
     policy: { ...DEFAULT_POLICY, ...cfg.policy },
     kernel: cfg.kernel ?? '6.18',

@@ -19,6 +19,8 @@ import {
 import { PageAlloc } from './mm/page_alloc.js';
 import { Pcp } from './mm/pcp.js';
 import { Printk } from './mm/printk.js';
+import { SlabCommon } from './mm/slab_common.js';
+import { KmemCache, Slub, type KmemCacheOptions } from './mm/slub.js';
 import { Sched, type Task } from './mm/sched.js';
 import { ModelStats, VmEvents } from './mm/vmstat.js';
 import {
@@ -46,6 +48,8 @@ export class Machine {
   readonly buddy: Buddy;
   readonly pcp: Pcp;
   readonly pa: PageAlloc;
+  readonly slub: Slub;
+  readonly slab: SlabCommon;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -82,6 +86,20 @@ export class Machine {
     });
     this.memblockFreeAll();
     this.initWatermarks();
+    const wordSize = cfg.arch.bitsPerLong === 64 ? 8 : 4;
+    this.slub = new Slub({
+      mm: this.mm, pa: this.pa, mem: this.mem, directMap: this.directMap, sched: this.sched, printk: this.printk,
+      trace: this.trace, clock: this.clock, nrCpus: cfg.nrCpus, wordSize, slubDebug: cfg.slubDebug,
+      formatAddr: (a) => this.formatAddr(a),
+    });
+    this.slab = new SlabCommon({
+      mm: this.mm, pa: this.pa, slub: this.slub, mem: this.mem, directMap: this.directMap, printk: this.printk,
+      trace: this.trace, bitsPerLong: cfg.arch.bitsPerLong,
+    });
+    // The boot's own allocations (the caches' structs) leave pages on CPU 0's lists: start with them drained,
+    // and with the boot's statistics cleared, so that a run counts only what it does.
+    this.pcp.drainAll();
+    this.stats.reset();
     this.printk.printk(`Linux version 6.18.0-mmlab (mmlab model, arch ${cfg.arch.arch}, ${cfg.nrCpus} CPUs)`);
     this.printk.printk(`Memory: ${this.totalramPages * 4}K/${this.zones.reduce((s, z) => s + z.present, 0) * 4}K available`);
   }
@@ -210,6 +228,58 @@ export class Machine {
   /** virt_to_page() for a direct-map address; NO_PAGE if it is not one. */
   virtToPage(addr: number): number {
     return this.directMap.contains(addr) ? this.directMap.virtToPfn(addr) : NO_PAGE;
+  }
+
+  // --- slab ----------------------------------------------------------------------------------------
+
+  /** kmem_cache_create(name, size, align, flags, ctor): the cache, or undefined (NULL). */
+  kmemCacheCreate(name: string, size: number, opts?: KmemCacheOptions): KmemCache | undefined {
+    return this.slub.kmemCacheCreate(name, size, opts);
+  }
+  kmemCacheAlloc(s: KmemCache, gfp: number, callSite?: string): number {
+    return this.slab.kmemCacheAlloc(s, gfp, callSite);
+  }
+  kmemCacheFree(s: KmemCache, obj: number, callSite?: string): void {
+    this.slab.kmemCacheFree(s, obj, callSite);
+  }
+  /** kmem_cache_destroy(): false (and a report) when objects remain. */
+  kmemCacheDestroy(s: KmemCache): boolean {
+    return this.slub.kmemCacheDestroy(s);
+  }
+  kmemCacheShrink(s: KmemCache): number {
+    return this.slub.kmemCacheShrink(s);
+  }
+  kmalloc(size: number, gfp: number, callSite?: string): number {
+    return this.slab.kmalloc(size, gfp, callSite);
+  }
+  kzalloc(size: number, gfp: number, callSite?: string): number {
+    return this.slab.kzalloc(size, gfp, callSite);
+  }
+  kmallocArray(n: number, size: number, gfp: number, callSite?: string): number {
+    return this.slab.kmallocArray(n, size, gfp, callSite);
+  }
+  kcalloc(n: number, size: number, gfp: number, callSite?: string): number {
+    return this.slab.kcalloc(n, size, gfp, callSite);
+  }
+  kfree(obj: number, callSite?: string): void {
+    this.slab.kfree(obj, callSite);
+  }
+  ksize(obj: number): number {
+    return this.slab.ksize(obj);
+  }
+  krealloc(obj: number, newSize: number, gfp: number, callSite?: string): number {
+    return this.slab.krealloc(obj, newSize, gfp, callSite);
+  }
+  kmallocSizeRoundup(size: number): number {
+    return this.slab.kmallocSizeRoundup(size);
+  }
+  /** Every live cache, in creation order. */
+  kmemCaches(): KmemCache[] {
+    return this.slub.caches.filter((c): c is KmemCache => c !== undefined);
+  }
+  /** The cache called `name`. */
+  kmemCache(name: string): KmemCache | undefined {
+    return this.kmemCaches().find((c) => c.name === name);
   }
 
   // --- the current task and its context -----------------------------------------------------------------
@@ -410,6 +480,7 @@ export class Machine {
       this.checkZonePages(z, errs);
       if (errs.length > 20) break;
     }
+    this.slub.checkInvariants(errs);
     if (errs.length) throw new Error(`checkInvariants: ${errs.length} problem(s):\n  ${errs.slice(0, 20).join('\n  ')}`);
   }
 

@@ -15,11 +15,12 @@ function fieldRegex(event: string): RegExp {
   const text = readFileSync(new URL(`formats/kmem/${event}/format`, FIX), 'utf8');
   const fmt = /print fmt: "([^"]*)"/.exec(text)![1];
   const conv: Record<string, string> = {
-    '%p': '[0-9a-f]{16}', '%lx': '[0-9a-f]+', '%d': '-?\\d+', '%u': '\\d+', '%s': '\\S+', '%lu': '\\d+',
+    '%p': '[0-9a-f]{16}', '%pS': '\\S+', '%lx': '[0-9a-f]+', '%d': '-?\\d+', '%u': '\\d+', '%s': '\\S+',
+    '%lu': '\\d+', '%zu': '\\d+',
   };
   let re = '';
   for (let i = 0; i < fmt.length; ) {
-    const m = /^%(l?[xdus]|p)/.exec(fmt.slice(i));
+    const m = /^%(pS|zu|l?[xdus]|p)/.exec(fmt.slice(i));
     if (m) {
       re += conv[m[0]];
       i += m[0].length;
@@ -44,12 +45,19 @@ function traced(): Machine {
   m.trace.enable('all');
   const pfns: number[] = [];
   for (let i = 0; i < 3000; i++) pfns.push(m.allocPages(GFP.HIGHUSER_MOVABLE, 0)); // refills: zone_locked
-  const k = m.allocPages(GFP.KERNEL, 0); // unmovable from movable blocks: extfrag
+  const k = m.allocPages(GFP.KERNEL | GFP.RECLAIMABLE, 0); // the first reclaimable page falls back: extfrag
   m.releasePages(pfns.splice(0, 100)); // free_batched
   for (const p of pfns) m.freePages(p, 0); // frees, and drains past high: pcpu_drain
   m.freePages(k, 0);
   m.inSoftirq(() => m.freePages(m.allocPages(GFP.ATOMIC, 1), 1));
   expect(m.allocPages(GFP.KERNEL | GFP.NOWARN, 10 + 1)).toBe(NO_PAGE);
+  // Slab events: kmalloc of small and large sizes, kfree (also of NULL), a cache of its own.
+  const objs = [8, 96, 200, 5000, 20000].map((n) => m.kmalloc(n, GFP.KERNEL, 'ext4_htree_store_dirent+0x34/0x120'));
+  for (const o of objs) m.kfree(o, 'free_rb_tree_fname+0x3f/0x70');
+  m.kfree(0, 'fscrypt_fname_free_buffer+0x16/0x30');
+  const c = m.kmemCacheCreate('anon_vma', 88)!;
+  const a = m.kmemCacheAlloc(c, GFP.KERNEL | GFP.ACCOUNT, '__anon_vma_prepare+0x11f/0x1e0');
+  m.kmemCacheFree(c, a, '__put_anon_vma+0x44/0x90');
   return m;
 }
 
@@ -72,7 +80,7 @@ describe('tracepoints match the kernel\'s format files', () => {
   }
 
   it('the real captured lines match the same regexes (the regexes are not vacuous)', () => {
-    const real = [...realLines('page-alloc.txt'), ...realLines('page-alloc.pipe.txt')];
+    const real = [...realLines('page-alloc.txt'), ...realLines('page-alloc.pipe.txt'), ...realLines('slab.txt')];
     const seen = new Set<string>();
     for (const line of real) {
       const e = ENVELOPE.exec(line);

@@ -61,6 +61,8 @@ export const PGTY_SLAB = 3 << PGTY_SHIFT;
 export const PGTY_TABLE = 4 << PGTY_SHIFT;
 /** No RAM behind this pfn (a hole in the zone span; pfn_valid() would be false). */
 export const PGTY_HOLE = 5 << PGTY_SHIFT;
+/** The head of a large kmalloc (above 8 KiB), so that kfree() knows it (PG_large_kmalloc). */
+export const PGTY_LARGE_KMALLOC = 6 << PGTY_SHIFT;
 
 export const ALLOC_ORDER_SHIFT = 20;
 export const ALLOC_ORDER_MASK = 0xf << ALLOC_ORDER_SHIFT;

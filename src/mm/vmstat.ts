@@ -46,6 +46,15 @@ export class ModelStats {
   highatomicUnreserved = 0;
   /** drain_all_pages() calls. */
   drainAll = 0;
+
+  reset(): void {
+    const fresh = new ModelStats();
+    this.allocRequests.fill(0);
+    this.allocFailures.fill(0);
+    for (const k of Object.keys(fresh) as Array<keyof ModelStats>) {
+      if (typeof fresh[k] === 'number') (this as Record<string, unknown>)[k] = fresh[k];
+    }
+  }
 }
 
 /**

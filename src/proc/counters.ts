@@ -80,11 +80,16 @@ export function ramPagesIn(m: Machine, start: number, end: number): number {
   return n;
 }
 
-/** Node item values the model keeps (none before the slab, vmalloc and reclaim layers). */
+/** Node item values the model keeps; the others are 0 until the layer that keeps them exists. */
 export function nodeItem(m: Machine, name: string): number {
-  void m;
-  void name;
-  return 0;
+  switch (name) {
+    case 'nr_slab_reclaimable':
+      return m.slub.counters.reclaimablePages;
+    case 'nr_slab_unreclaimable':
+      return m.slub.counters.unreclaimablePages + m.slab.largePages;
+    default:
+      return 0;
+  }
 }
 
 /** vm_event items, in the 6.18 order; zone-suffixed ones follow the machine's zones. */

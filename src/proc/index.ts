@@ -7,6 +7,7 @@ import { renderBuddyinfo } from './buddyinfo.js';
 import { renderExtfragIndex, renderUnusableIndex } from './extfrag.js';
 import { renderMeminfo } from './meminfo.js';
 import { renderPagetypeinfo } from './pagetypeinfo.js';
+import { renderSlabinfo } from './slabinfo.js';
 import { renderVmstat } from './vmstat.js';
 import { renderZoneinfo } from './zoneinfo.js';
 
@@ -16,6 +17,7 @@ const RENDERERS = {
   zoneinfo: renderZoneinfo,
   meminfo: renderMeminfo,
   vmstat: renderVmstat,
+  slabinfo: renderSlabinfo,
   'extfrag/extfrag_index': renderExtfragIndex,
   'extfrag/unusable_index': renderUnusableIndex,
 } as const;

@@ -1,6 +1,6 @@
 /**
  * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show, 6.18 field order; arch/x86 direct-map lines).
- * Values the model has: MemTotal, MemFree, MemAvailable (si_mem_available), CommitLimit, the highmem split
+ * Values the model has: MemTotal, MemFree, MemAvailable (si_mem_available), the slab fields, CommitLimit, the highmem split
  * on i386, VmallocTotal, Hugepagesize and the DirectMap sizes; the rest are 0 until the layer that keeps
  * them exists (page cache, slab, swap, vmalloc arrive in later layers).
  */
@@ -20,8 +20,11 @@ export function renderMeminfo(m: Machine): string {
   const free = m.freePagesTotal();
   let wmarkLow = 0;
   for (const z of m.zones) wmarkLow += z.wmarkLow();
-  void wmarkLow; // si_mem_available() would subtract min(pagecache/2, wmark_low) of page cache the model does not have yet
-  const available = Math.max(0, free - m.totalreservePages);
+  const sReclaimable = m.slub.counters.reclaimablePages;
+  const sUnreclaim = m.slub.counters.unreclaimablePages + m.slab.largePages;
+  // si_mem_available(): free above the reserves, plus the reclaimable slab less what reclaim cannot reach
+  // (the page cache's share arrives with the page cache).
+  const available = Math.max(0, free - m.totalreservePages + sReclaimable - Math.min(Math.floor(sReclaimable / 2), wmarkLow));
   const i386 = m.cfg.arch.arch === 'i386';
   let out = '';
   out += kb('MemTotal', K(total));
@@ -38,8 +41,12 @@ export function renderMeminfo(m: Machine): string {
   }
   out += kb('SwapTotal', 0) + kb('SwapFree', 0);
   if (!i386) out += kb('Zswap', 0) + kb('Zswapped', 0);
-  for (const l of ['Dirty', 'Writeback', 'AnonPages', 'Mapped', 'Shmem', 'KReclaimable', 'Slab', 'SReclaimable',
-    'SUnreclaim', 'KernelStack', 'PageTables', 'SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
+  for (const l of ['Dirty', 'Writeback', 'AnonPages', 'Mapped', 'Shmem']) out += kb(l, 0);
+  out += kb('KReclaimable', K(sReclaimable));
+  out += kb('Slab', K(sReclaimable + sUnreclaim));
+  out += kb('SReclaimable', K(sReclaimable));
+  out += kb('SUnreclaim', K(sUnreclaim));
+  for (const l of ['KernelStack', 'PageTables', 'SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
   // CommitLimit: overcommit_ratio (50%) of RAM plus swap.
   out += kb('CommitLimit', K(Math.floor(total / 2)));
   out += kb('Committed_AS', 0);

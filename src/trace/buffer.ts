@@ -18,6 +18,10 @@ export const TRACE_EVENTS = [
   'mm_page_alloc_zone_locked',
   'mm_page_pcpu_drain',
   'mm_page_alloc_extfrag',
+  'kmalloc',
+  'kfree',
+  'kmem_cache_alloc',
+  'kmem_cache_free',
 ] as const;
 export type TraceEvent = (typeof TRACE_EVENTS)[number];
 
