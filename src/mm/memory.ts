@@ -25,6 +25,10 @@ export class PhysMem {
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private used = 0;
+  /** The last frame a word accessor found: SLUB walks the same slab page again and again. */
+  private lastPfn = -1;
+  private lastWords: Int32Array = new Int32Array(0);
+  private lastBase = 0;
 
   /** Frames that hold bytes now. */
   get framesTouched(): number {
@@ -98,15 +102,41 @@ export class PhysMem {
 
   /** The 32-bit little-endian word at a 4-aligned offset of a frame. */
   readU32(pfn: number, off: number): number {
-    const t = this.dir[pfn >>> DIR_SHIFT];
-    const s = t === undefined ? -1 : t[pfn & DIR_MASK] - 1;
+    if (pfn === this.lastPfn) return this.lastWords[this.lastBase + (off >>> 2)] >>> 0;
+    const s = this.slot(pfn);
     if (s < 0) return 0;
-    return this.chunkWords[s >>> 8][((s & (FRAMES_PER_CHUNK - 1)) << 10) + (off >>> 2)] >>> 0;
+    this.remember(pfn, s);
+    return this.lastWords[this.lastBase + (off >>> 2)] >>> 0;
   }
 
   writeU32(pfn: number, off: number, value: number): void {
-    const s = this.slotForWrite(pfn);
-    this.chunkWords[s >>> 8][((s & (FRAMES_PER_CHUNK - 1)) << 10) + (off >>> 2)] = value;
+    if (pfn !== this.lastPfn) this.remember(pfn, this.slotForWrite(pfn));
+    this.lastWords[this.lastBase + (off >>> 2)] = value;
+  }
+
+  /** The 64-bit little-endian word at an 8-aligned offset, as a number (exact below 2^53: kernel addresses). */
+  readU64(pfn: number, off: number): number {
+    if (pfn !== this.lastPfn) {
+      const s = this.slot(pfn);
+      if (s < 0) return 0;
+      this.remember(pfn, s);
+    }
+    const i = this.lastBase + (off >>> 2);
+    return (this.lastWords[i] >>> 0) + (this.lastWords[i + 1] >>> 0) * 0x100000000;
+  }
+
+  writeU64(pfn: number, off: number, value: number): void {
+    if (pfn !== this.lastPfn) this.remember(pfn, this.slotForWrite(pfn));
+    const i = this.lastBase + (off >>> 2);
+    const lo = value >>> 0;
+    this.lastWords[i] = lo;
+    this.lastWords[i + 1] = (value - lo) / 0x100000000;
+  }
+
+  private remember(pfn: number, slot: number): void {
+    this.lastPfn = pfn;
+    this.lastWords = this.chunkWords[slot >>> 8];
+    this.lastBase = (slot & (FRAMES_PER_CHUNK - 1)) << 10;
   }
 
   /** clear_page() on `n` frames: a zero frame holds no bytes. */
@@ -117,6 +147,7 @@ export class PhysMem {
       if (t === undefined) continue;
       const s = t[p & DIR_MASK] - 1;
       if (s < 0) continue;
+      if (p === this.lastPfn) this.lastPfn = -1;
       t[p & DIR_MASK] = 0;
       this.freeSlots.push(s);
       this.used--;

@@ -66,6 +66,8 @@ export class SlabCommon {
   private readonly printk: Printk;
   private readonly trace: TraceBuffer;
   private readonly sizeMax: bigint;
+  private readonly pageOffset: number;
+  private readonly directMapBytes: number;
 
   constructor(d: SlabCommonDeps) {
     this.mm = d.mm;
@@ -76,6 +78,8 @@ export class SlabCommon {
     this.printk = d.printk;
     this.trace = d.trace;
     this.sizeMax = (1n << BigInt(d.bitsPerLong)) - 1n;
+    this.pageOffset = d.directMap.pageOffset;
+    this.directMapBytes = d.directMap.maxLowPfn * PAGE_SIZE;
     // create_kmalloc_caches(): every type, every size class, in the kernel's index order.
     this.kmallocCaches = TYPE_PREFIX.map((prefix, type) => {
       const row: KmemCache[] = [];
@@ -110,13 +114,19 @@ export class SlabCommon {
 
   /** kmalloc(): an object address, ZERO_SIZE_PTR for size 0, or 0 (NULL). */
   kmalloc(size: number, gfp: number, callSite = UNKNOWN_CALLER): number {
+    if (size > 0 && size <= KMALLOC_MAX_CACHE_SIZE && (gfp & GFP_SLAB_BUG_MASK) === 0 && !this.trace.on.kmalloc) {
+      const type = (gfp & (GFP.RECLAIMABLE | GFP.DMA | GFP.ACCOUNT)) === 0 ? KMALLOC_NORMAL : this.kmallocType(gfp);
+      return this.slub.slabAlloc(this.kmallocCaches[type][size <= 192 ? SIZE_INDEX[(size - 1) >> 3] : fls(size - 1)], gfp);
+    }
+    return this.kmallocSlow(size, gfp, callSite);
+  }
+
+  /** kmalloc() with everything the common case does not need: flag fix-ups, size 0, large, tracing. */
+  private kmallocSlow(size: number, gfp: number, callSite: string): number {
     if (gfp & GFP_SLAB_BUG_MASK) gfp = this.kmallocFixFlags(gfp);
     if (size > KMALLOC_MAX_CACHE_SIZE) return this.kmallocLarge(size, gfp, callSite);
-    if (size <= 0) {
-      if (size === 0) return ZERO_SIZE_PTR;
-      return 0;
-    }
-    const s = this.kmallocCaches[this.kmallocType(gfp)][size <= 192 ? SIZE_INDEX[(size - 1) >> 3] : fls(size - 1)];
+    if (size <= 0) return size === 0 ? ZERO_SIZE_PTR : 0;
+    const s = this.kmallocCaches[this.kmallocType(gfp)][this.kmallocIndex(size)];
     const obj = this.slub.slabAlloc(s, gfp);
     if (this.trace.on.kmalloc) this.traceKmalloc(callSite, obj, size, s.size, gfp, s);
     return obj;
@@ -159,20 +169,21 @@ export class SlabCommon {
 
   /** kfree(): NULL and ZERO_SIZE_PTR are no-ops; a large kmalloc goes back to the page allocator. */
   kfree(obj: number, callSite = UNKNOWN_CALLER): void {
-    if (this.trace.on.kfree) this.trace.emit('kfree', `call_site=${callSite} ptr=${this.trace.ptr(obj)}`);
+    if (this.trace.on.kfree) this.traceKfree(obj, callSite);
     if (obj <= ZERO_SIZE_PTR) return;
-    if (!this.directMap.contains(obj)) {
-      this.printk.bug('kfree', [`kernel BUG at mm/slub.c: kfree: virt_to_folio(0x${obj.toString(16)}) is not a kernel direct-map address`]);
-      return;
-    }
-    const head = this.mm.head(this.directMap.virtToPfn(obj));
-    const type = this.mm.flags[head] & PGTY_MASK;
-    if (type === PGTY_SLAB) {
-      const s = this.slub.caches[this.mm.mapping[head] - 1]!;
-      this.slub.slabFree(s, obj);
-      return;
-    }
-    this.freeLargeKmalloc(head, obj);
+    const rel = obj - this.pageOffset;
+    if (rel < 0 || rel >= this.directMapBytes) return this.kfreeBad(obj);
+    const head = this.mm.head((rel / PAGE_SIZE) | 0);
+    if ((this.mm.flags[head] & PGTY_MASK) === PGTY_SLAB) this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
+    else this.freeLargeKmalloc(head, obj);
+  }
+
+  private traceKfree(obj: number, callSite: string): void {
+    this.trace.emit('kfree', `call_site=${callSite} ptr=${this.trace.ptr(obj)}`);
+  }
+
+  private kfreeBad(obj: number): void {
+    this.printk.bug('kfree', [`kernel BUG at mm/slub.c: kfree: virt_to_folio(0x${obj.toString(16)}) is not a kernel direct-map address`]);
   }
 
   /** free_large_kmalloc(). */

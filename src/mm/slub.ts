@@ -240,6 +240,7 @@ export class Slub {
   private readonly clock: Clock;
   private readonly nrCpus: number;
   private readonly wordSize: 4 | 8;
+  private readonly pageOffset: number;
   private readonly debugFlags: number;
   private readonly formatAddr: (addr: number) => string;
   /** The caches that hold struct kmem_cache and struct kmem_cache_node. */
@@ -257,6 +258,7 @@ export class Slub {
     this.clock = d.clock;
     this.nrCpus = d.nrCpus;
     this.wordSize = d.wordSize;
+    this.pageOffset = d.directMap.pageOffset;
     this.formatAddr = d.formatAddr;
     this.debugFlags = parseSlubDebug(d.slubDebug);
     // kmem_cache_init(): the two caches that hold the others' structs bootstrap themselves (kmem_cache joins
@@ -367,20 +369,32 @@ export class Slub {
    * does not check pfmemalloc), else ___slab_alloc().
    */
   slabAlloc(s: KmemCache, gfp: number): number {
+    const cpu = this.sched.current.cpu;
+    const obj = s.cpuFreelist[cpu];
+    if (obj !== 0 && (gfp & GFP.ZERO) === 0) {
+      s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
+      s.stat.allocFastpath++;
+      return obj;
+    }
+    return this.slabAllocGeneral(s, gfp, cpu);
+  }
+
+  /** Everything slabAlloc()'s few lines leave out: refills, debug caches, __GFP_ZERO. */
+  private slabAllocGeneral(s: KmemCache, gfp: number, cpu: number): number {
     let obj: number;
     if (s.debug) {
       obj = this.allocDebug(s, gfp);
     } else {
-      const cpu = this.sched.current.cpu;
       obj = s.cpuFreelist[cpu];
       if (obj !== 0) {
-        s.cpuFreelist[cpu] = this.getFreepointer(s, obj);
+        s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
         s.stat.allocFastpath++;
       } else {
         obj = this.slabAllocSlow(s, gfp, cpu);
       }
     }
-    if (obj !== 0) this.postAllocHook(s, obj, gfp);
+    // slab_post_alloc_hook(): __GFP_ZERO clears the object.
+    if (gfp & GFP.ZERO && obj !== 0) this.fillBytes(obj, s.objectSize, 0);
     return obj;
   }
 
@@ -530,19 +544,20 @@ export class Slub {
    * slab itself (__slab_free), which may put it on the partial list or free it.
    */
   slabFree(s: KmemCache, obj: number): void {
-    const slab = this.objToSlab(obj);
-    if (s.debug) {
-      this.freeDebug(s, slab, obj);
-      return;
-    }
+    this.slabFreeOn(s, this.objToSlab(obj), obj);
+  }
+
+  /** slab_free() when the caller already knows the object's slab (kfree() looked it up). */
+  slabFreeOn(s: KmemCache, slab: number, obj: number): void {
     const cpu = this.sched.current.cpu;
-    if (slab === s.cpuSlab[cpu]) {
-      this.setFreepointer(s, obj, s.cpuFreelist[cpu]);
+    if (slab === s.cpuSlab[cpu] && !s.debug) {
+      this.writeWord(obj + s.offset, s.cpuFreelist[cpu]);
       s.cpuFreelist[cpu] = obj;
       s.stat.freeFastpath++;
       return;
     }
-    this.slabFreeSlow(s, slab, obj);
+    if (s.debug) this.freeDebug(s, slab, obj);
+    else this.slabFreeSlow(s, slab, obj);
   }
 
   private slabFreeSlow(s: KmemCache, slab: number, obj: number): void {
@@ -772,11 +787,6 @@ export class Slub {
 
   // --- post-allocation ----------------------------------------------------------------------------
 
-  /** slab_post_alloc_hook(): __GFP_ZERO clears the object. */
-  private postAllocHook(s: KmemCache, obj: number, gfp: number): void {
-    if (gfp & GFP.ZERO) this.fillBytes(obj, s.objectSize, 0);
-  }
-
   // --- addresses and words -----------------------------------------------------------------------
 
   slabBase(slab: number): number {
@@ -836,19 +846,18 @@ export class Slub {
 
   /** A pointer-sized little-endian word in memory (two 32-bit halves on x86_64). */
   readWord(addr: number): number {
-    const rel = addr - this.directMap.pageOffset;
-    const pfn = Math.floor(rel / PAGE_SIZE);
-    const off = rel - pfn * PAGE_SIZE;
-    const lo = this.mem.readU32(pfn, off);
-    return this.wordSize === 8 ? lo + this.mem.readU32(pfn, off + 4) * 0x100000000 : lo;
+    const rel = addr - this.pageOffset;
+    const pfn = (rel / PAGE_SIZE) | 0; // direct-map pfns fit in 31 bits
+    const off = (rel - pfn * PAGE_SIZE) | 0;
+    return this.wordSize === 8 ? this.mem.readU64(pfn, off) : this.mem.readU32(pfn, off);
   }
 
   writeWord(addr: number, value: number): void {
-    const rel = addr - this.directMap.pageOffset;
-    const pfn = Math.floor(rel / PAGE_SIZE);
-    const off = rel - pfn * PAGE_SIZE;
-    this.mem.writeU32(pfn, off, value % 0x100000000);
-    if (this.wordSize === 8) this.mem.writeU32(pfn, off + 4, Math.floor(value / 0x100000000));
+    const rel = addr - this.pageOffset;
+    const pfn = (rel / PAGE_SIZE) | 0;
+    const off = (rel - pfn * PAGE_SIZE) | 0;
+    if (this.wordSize === 8) this.mem.writeU64(pfn, off, value);
+    else this.mem.writeU32(pfn, off, value);
   }
 
   /** Fill bytes at a direct-map address, across pages. */
