@@ -13,4 +13,10 @@ export { parseSize, resolveConfig } from './config.js';
 export type { MachineConfig, Policy, Arch } from './config.js';
 export { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO } from './mm/sched.js';
 export { PROC_NAMES } from './proc/index.js';
+export {
+  KmemCache, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RECLAIM_ACCOUNT,
+  SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_VFALLBACK,
+} from './mm/slub.js';
+export type { KmemCacheOptions } from './mm/slub.js';
+export { ZERO_SIZE_PTR, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE } from './mm/slab_common.js';
 export type { ProcName } from './proc/index.js';
