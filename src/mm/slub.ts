@@ -455,7 +455,7 @@ export class Slub {
 
   /**
    * allocate_slab(): the cache's order with NORETRY|NOWARN (and no direct reclaim when that order is above
-   * the minimum), then the minimum order with the caller's flags.
+   * the minimum), then on failure the minimum order with the caller's flags (counted as ORDER_FALLBACK).
    */
   private newSlab(s: KmemCache, gfp: number): number {
     // new_slab() passes on only the reclaim and constraint bits; the cache adds its own zone and type.
@@ -465,14 +465,15 @@ export class Slub {
     let order = s.order;
     let objects = s.objects;
     let pfn = this.pa.allocPages(allocGfp, order);
-    if (pfn === NO_PAGE && s.order !== s.minOrder) {
+    if (pfn === NO_PAGE) {
+      // Again at the minimum order with the caller's own flags (even when that is the same order: this
+      // time reclaim and the warning are allowed).
       order = s.minOrder;
       objects = s.minObjects;
       pfn = this.pa.allocPages(flags, order);
       if (pfn === NO_PAGE) return NO_PAGE;
       s.stat.orderFallback++;
     }
-    if (pfn === NO_PAGE) return NO_PAGE;
     const mm = this.mm;
     mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_SLAB;
     mm.mapping[pfn] = s.id + 1;
