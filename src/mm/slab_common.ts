@@ -38,6 +38,14 @@ const SIZE_INDEX = [3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 
 const INDEX_SIZE = [0, 96, 192, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 /** GFP_SLAB_BUG_MASK: zone modifiers slab pages cannot honour. */
 const GFP_SLAB_BUG_MASK = GFP.DMA32 | GFP.HIGHMEM;
+/** Bits that take kmalloc off its fast path: another kmalloc type, or a mask to fix up. */
+const NOT_NORMAL_OR_BUG = GFP.RECLAIMABLE | GFP.DMA | GFP.ACCOUNT | GFP_SLAB_BUG_MASK;
+/** kmalloc_index() of every size up to 8 KiB, by (size - 1) >> 3: one load on the fast path. */
+const SIZE_TO_INDEX = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
+for (let i = 0; i < SIZE_TO_INDEX.length; i++) {
+  const size = (i + 1) << 3;
+  SIZE_TO_INDEX[i] = size <= 192 ? SIZE_INDEX[i] : fls(size - 1);
+}
 
 /** The default call site printed by the tracepoints when the caller names none (%pS of an unknown address). */
 const UNKNOWN_CALLER = '0x0';
@@ -56,6 +64,8 @@ export interface SlabCommonDeps {
 export class SlabCommon {
   /** kmalloc_caches[type][index]. */
   readonly kmallocCaches: KmemCache[][];
+  /** kmalloc_caches[KMALLOC_NORMAL]. */
+  private readonly kmallocNormal: KmemCache[];
   /** Large kmalloc pages (the kernel counts them into NR_SLAB_UNRECLAIMABLE_B). */
   largePages = 0;
   private readonly mm: MemMap;
@@ -92,6 +102,7 @@ export class SlabCommon {
       }
       return row;
     });
+    this.kmallocNormal = this.kmallocCaches[KMALLOC_NORMAL];
   }
 
   /** kmalloc_type(). */
@@ -113,12 +124,12 @@ export class SlabCommon {
   }
 
   /** kmalloc(): an object address, ZERO_SIZE_PTR for size 0, or 0 (NULL). */
-  kmalloc(size: number, gfp: number, callSite = UNKNOWN_CALLER): number {
-    if (size > 0 && size <= KMALLOC_MAX_CACHE_SIZE && (gfp & GFP_SLAB_BUG_MASK) === 0 && !this.trace.on.kmalloc) {
-      const type = (gfp & (GFP.RECLAIMABLE | GFP.DMA | GFP.ACCOUNT)) === 0 ? KMALLOC_NORMAL : this.kmallocType(gfp);
-      return this.slub.slabAlloc(this.kmallocCaches[type][size <= 192 ? SIZE_INDEX[(size - 1) >> 3] : fls(size - 1)], gfp);
+  kmalloc(size: number, gfp: number, callSite?: string): number {
+    // The common case in few bytes, so that V8 inlines it into callers and returns the address unboxed.
+    if (size > 0 && size <= KMALLOC_MAX_CACHE_SIZE && (gfp & NOT_NORMAL_OR_BUG) === 0 && !this.trace.on.kmalloc) {
+      return this.slub.slabAlloc(this.kmallocNormal[SIZE_TO_INDEX[(size - 1) >> 3]], gfp);
     }
-    return this.kmallocSlow(size, gfp, callSite);
+    return this.kmallocSlow(size, gfp, callSite ?? UNKNOWN_CALLER);
   }
 
   /** kmalloc() with everything the common case does not need: flag fix-ups, size 0, large, tracing. */
@@ -168,7 +179,17 @@ export class SlabCommon {
   }
 
   /** kfree(): NULL and ZERO_SIZE_PTR are no-ops; a large kmalloc goes back to the page allocator. */
-  kfree(obj: number, callSite = UNKNOWN_CALLER): void {
+  kfree(obj: number, callSite?: string): void {
+    const rel = obj - this.pageOffset;
+    if (rel >= 0 && rel < this.directMapBytes && !this.trace.on.kfree) {
+      const head = this.mm.head((rel / 4096) | 0);
+      if ((this.mm.flags[head] & PGTY_MASK) === PGTY_SLAB) return this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
+    }
+    this.kfreeSlow(obj, callSite ?? UNKNOWN_CALLER);
+  }
+
+  /** kfree() beyond a traced-off free of a slab object: tracing, NULL, large kmalloc, bad addresses. */
+  private kfreeSlow(obj: number, callSite: string): void {
     if (this.trace.on.kfree) this.traceKfree(obj, callSite);
     if (obj <= ZERO_SIZE_PTR) return;
     const rel = obj - this.pageOffset;
