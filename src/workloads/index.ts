@@ -1,8 +1,9 @@
 /** The scenario registry: `mmlab scenarios` lists it, `mmlab run NAME` picks from it. */
 import { mixedScenario } from './mixed.js';
 import type { Scenario } from './scenario.js';
+import { slabChurnScenario } from './slab_churn.js';
 
-export const SCENARIOS: Scenario[] = [mixedScenario];
+export const SCENARIOS: Scenario[] = [mixedScenario, slabChurnScenario];
 export const DEFAULT_SCENARIO = 'mixed';
 
 export function findScenario(name: string): Scenario | undefined {
