@@ -128,3 +128,18 @@ export function mulberry32(seed: number): () => number {
     return (t ^ (t >>> 14)) >>> 0;
   };
 }
+
+/**
+ * `n` allocation sizes from `min` to `max`, log-uniform (as many from 8..16 as from 4096..8192, so small
+ * requests dominate as they do in kmalloc traffic), from a seeded generator.
+ */
+export function logUniformSizes(rng: () => number, n: number, min: number, max: number): Int32Array {
+  const out = new Int32Array(n);
+  const lo = Math.log2(min);
+  const span = Math.log2(max) - lo;
+  for (let i = 0; i < n; i++) {
+    const x = Math.floor(2 ** (lo + (span * rng()) / 4294967296));
+    out[i] = Math.min(max, Math.max(min, x));
+  }
+  return out;
+}

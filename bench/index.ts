@@ -9,15 +9,18 @@
  * Figures: order-0 and order-3 alloc_pages/__free_pages through the pcp lists (a bare pair, and 256
  * outstanding), a mixed-order workload with random lifetimes, boot time of a 64G machine and mem_map bytes
  * per page; baselines: a raw Int32Array free list (slots linked through the array, as mem_map links pages),
- * a raw free-index stack for reference, and @thi.ng/malloc's MemPool. Ratios against the
+ * a raw free-index stack for reference, and @thi.ng/malloc's MemPool. Slab figures: kmalloc(64)+kfree and
+ * kmem_cache_alloc+kmem_cache_free on a 192-byte cache (a bare pair, and 256 outstanding), and a kmalloc mix
+ * of sizes 8..8192 with 256 outstanding, each against MemPool malloc+free of the same sizes in the same
+ * pattern. Ratios against the
  * acceptance targets are printed as PASS/FAIL, but the exit status is 0 either way: the figures are tracked,
  * not gated. JSON keys are stable; later figures are added as new keys.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { MemPool } from '@thi.ng/malloc';
-import { GFP, Machine } from '../src/index.js';
-import { consume, measureAll, median, mulberry32, type Measurement, type Task } from './harness.js';
+import { GFP, Machine, SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT, type KmemCache } from '../src/index.js';
+import { consume, logUniformSizes, measureAll, median, mulberry32, type Measurement, type Task } from './harness.js';
 
 // --- options -----------------------------------------------------------------------------------------
 
@@ -69,10 +72,26 @@ const MIXED_ORDER_WEIGHTS = [60, 15, 10, 10, 5];
 const RAW_STACK = 1 << 16;
 const THING_POOL_BYTES = 8 << 20;
 const THING_ALLOC_BYTES = 4096;
+/** Slab figures: kmalloc(64), a dentry-like 192-byte cache, and a seeded mix of sizes. */
+const SLAB_KMALLOC_SIZE = 64;
+const SLAB_CACHE_SIZE = 192;
+const SLAB_CACHE_FLAGS = SLAB_RECLAIM_ACCOUNT | SLAB_HWCACHE_ALIGN;
+const SLAB_MIX_SEED = 0x6b6d616c;
+const SLAB_MIX_MIN = 8;
+const SLAB_MIX_MAX = 8192;
+/** The mix's sizes and slot choices, precomputed and replayed in a cycle by both allocators. */
+const SLAB_MIX_SEQUENCE = 1 << 16;
+/** MemPool buffers for the slab baselines: 256 blocks of up to 8 KiB, with room for the pool's fragmentation. */
+const THING_SLAB_POOL_BYTES = 8 << 20;
+const THING_MIX_POOL_BYTES = 32 << 20;
 /** Acceptance targets. */
 const TARGET_ORDER0_VS_RAW_MAX = 30;
 const TARGET_THING_VS_ORDER0_MIN = 3;
 const TARGET_METADATA_BYTES_PER_PAGE_MAX = 32;
+/** kmalloc(64)/kfree with 256 outstanding at least this many times faster per pair than MemPool's. */
+const TARGET_THING_VS_KMALLOC_OUTSTANDING_MIN = 3;
+/** The kmalloc(64)/kfree bare pair at most this many times MemPool's bare pair. */
+const TARGET_KMALLOC_BARE_VS_THING_MAX = 2;
 
 // --- the bodies -----------------------------------------------------------------------------------------
 // Each pattern is its own function so that V8 optimises each loop on its own feedback.
@@ -254,6 +273,124 @@ function thingOutstanding(pool: MemPool, held: Int32Array, iters: number): numbe
   return iters * n;
 }
 
+// The slab bodies: addresses above 2^32 (x86_64's direct map) are kept in Float64Arrays.
+
+function kmallocBare(m: Machine, size: number, iters: number): number {
+  const gfp = GFP.KERNEL;
+  for (let i = 0; i < iters; i++) {
+    const p = m.kmalloc(size, gfp);
+    if (p === 0) throw new Error(`kmalloc(${size}, GFP_KERNEL) failed`);
+    m.kfree(p);
+  }
+  return iters;
+}
+
+function kmallocOutstanding(m: Machine, size: number, held: Float64Array, iters: number): number {
+  const gfp = GFP.KERNEL;
+  const n = held.length;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) {
+      const p = m.kmalloc(size, gfp);
+      if (p === 0) throw new Error(`kmalloc(${size}, GFP_KERNEL) failed`);
+      held[j] = p;
+    }
+    for (let j = 0; j < n; j++) m.kfree(held[j]);
+  }
+  return iters * n;
+}
+
+function cacheBare(m: Machine, s: KmemCache, iters: number): number {
+  const gfp = GFP.KERNEL;
+  for (let i = 0; i < iters; i++) {
+    const p = m.kmemCacheAlloc(s, gfp);
+    if (p === 0) throw new Error(`kmem_cache_alloc(${s.name}) failed`);
+    m.kmemCacheFree(s, p);
+  }
+  return iters;
+}
+
+function cacheOutstanding(m: Machine, s: KmemCache, held: Float64Array, iters: number): number {
+  const gfp = GFP.KERNEL;
+  const n = held.length;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) {
+      const p = m.kmemCacheAlloc(s, gfp);
+      if (p === 0) throw new Error(`kmem_cache_alloc(${s.name}) failed`);
+      held[j] = p;
+    }
+    for (let j = 0; j < n; j++) m.kmemCacheFree(s, held[j]);
+  }
+  return iters * n;
+}
+
+/**
+ * The size mix: 256 blocks live; each step frees a random one and allocates a block of the next size in
+ * the sequence in its place, so lifetimes are random (geometric) and sizes of all classes interleave.
+ * Both allocators replay the same sequence of sizes and slots.
+ */
+interface SlabMix {
+  sizes: Int32Array;
+  slots: Uint8Array;
+  pos: number;
+}
+
+function kmallocMix(m: Machine, w: SlabMix, held: Float64Array, iters: number): number {
+  const gfp = GFP.KERNEL;
+  const sizes = w.sizes;
+  const slots = w.slots;
+  const mask = sizes.length - 1;
+  let pos = w.pos;
+  for (let i = 0; i < iters; i++) {
+    const k = slots[pos];
+    m.kfree(held[k]);
+    const p = m.kmalloc(sizes[pos], gfp);
+    if (p === 0) throw new Error(`kmalloc(${sizes[pos]}, GFP_KERNEL) failed in the mix`);
+    held[k] = p;
+    pos = (pos + 1) & mask;
+  }
+  w.pos = pos;
+  return iters;
+}
+
+function thingSizedBare(pool: MemPool, size: number, iters: number): number {
+  for (let i = 0; i < iters; i++) {
+    const a = pool.malloc(size);
+    if (a === 0) throw new Error('MemPool.malloc failed');
+    pool.free(a);
+  }
+  return iters;
+}
+
+function thingSizedOutstanding(pool: MemPool, size: number, held: Int32Array, iters: number): number {
+  const n = held.length;
+  for (let i = 0; i < iters; i++) {
+    for (let j = 0; j < n; j++) {
+      const a = pool.malloc(size);
+      if (a === 0) throw new Error('MemPool.malloc failed');
+      held[j] = a;
+    }
+    for (let j = 0; j < n; j++) pool.free(held[j]);
+  }
+  return iters * n;
+}
+
+function thingMix(pool: MemPool, w: SlabMix, held: Int32Array, iters: number): number {
+  const sizes = w.sizes;
+  const slots = w.slots;
+  const mask = sizes.length - 1;
+  let pos = w.pos;
+  for (let i = 0; i < iters; i++) {
+    const k = slots[pos];
+    pool.free(held[k]);
+    const a = pool.malloc(sizes[pos]);
+    if (a === 0) throw new Error(`MemPool.malloc(${sizes[pos]}) failed in the mix`);
+    held[k] = a;
+    pos = (pos + 1) & mask;
+  }
+  w.pos = pos;
+  return iters;
+}
+
 // --- figures ------------------------------------------------------------------------------------------
 
 interface Figure {
@@ -278,6 +415,15 @@ function verify(m: Machine, freeBefore: number, what: string): void {
   m.checkInvariants();
   const free = m.freePagesTotal();
   if (free !== freeBefore) throw new Error(`${what}: ${freeBefore - free} pages not returned after the run`);
+}
+
+/**
+ * After a slab benchmark every object is back: shrinking the caches (which flushes the CPU slabs) and draining
+ * the pcp lists must give the machine all its pages again.
+ */
+function verifySlab(m: Machine, freeBefore: number, what: string): void {
+  for (const s of m.kmemCaches()) m.kmemCacheShrink(s);
+  verify(m, freeBefore, what);
 }
 
 function main(): void {
@@ -336,6 +482,69 @@ function main(): void {
   tasks.push({ id: 'baseline.thing_malloc.bare', run: (it) => thingBare(pool1, it) });
   tasks.push({ id: `baseline.thing_malloc.outstanding${OUTSTANDING}`, run: (it) => thingOutstanding(pool2, thingHeld, it) });
 
+  // 7: slab. Each mmlab figure on its own machine (its caches created before the free-page count is taken).
+  const slabMachine = (what: string, setup?: (m: Machine) => void): Machine => {
+    const m = Machine.boot({ ...PAGE_MACHINE });
+    setup?.(m);
+    const free0 = m.freePagesTotal();
+    after.push(() => verifySlab(m, free0, what));
+    return m;
+  };
+  const createCache = (m: Machine): KmemCache => {
+    const s = m.kmemCacheCreate('dentry', SLAB_CACHE_SIZE, { flags: SLAB_CACHE_FLAGS });
+    if (!s) throw new Error('kmem_cache_create(dentry) failed');
+    return s;
+  };
+  const km1 = slabMachine('kmalloc bare');
+  tasks.push({ id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`, run: (it) => kmallocBare(km1, SLAB_KMALLOC_SIZE, it) });
+  const km2 = slabMachine('kmalloc outstanding');
+  const kmHeld = new Float64Array(OUTSTANDING);
+  tasks.push({ id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`, run: (it) => kmallocOutstanding(km2, SLAB_KMALLOC_SIZE, kmHeld, it) });
+  let cache1: KmemCache | undefined;
+  const kc1 = slabMachine('cache bare', (m) => (cache1 = createCache(m)));
+  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.bare`, run: (it) => cacheBare(kc1, cache1!, it) });
+  let cache2: KmemCache | undefined;
+  const kc2 = slabMachine('cache outstanding', (m) => (cache2 = createCache(m)));
+  const kcHeld = new Float64Array(OUTSTANDING);
+  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`, run: (it) => cacheOutstanding(kc2, cache2!, kcHeld, it) });
+  // The mix: the same sizes and slots for both allocators, filled to 256 live blocks before timing.
+  const mixRng = mulberry32(SLAB_MIX_SEED);
+  const mixSizes = logUniformSizes(mixRng, SLAB_MIX_SEQUENCE, SLAB_MIX_MIN, SLAB_MIX_MAX);
+  const mixSlots = new Uint8Array(SLAB_MIX_SEQUENCE);
+  for (let i = 0; i < SLAB_MIX_SEQUENCE; i++) mixSlots[i] = mixRng() % OUTSTANDING;
+  const kmMix = Machine.boot({ ...PAGE_MACHINE });
+  const kmMixFree0 = kmMix.freePagesTotal();
+  const kmMixState: SlabMix = { sizes: mixSizes, slots: mixSlots, pos: 0 };
+  const kmMixHeld = new Float64Array(OUTSTANDING);
+  for (let j = 0; j < OUTSTANDING; j++) {
+    kmMixHeld[j] = kmMix.kmalloc(mixSizes[SLAB_MIX_SEQUENCE - 1 - j], GFP.KERNEL);
+    if (kmMixHeld[j] === 0) throw new Error('kmalloc failed filling the mix');
+  }
+  tasks.push({ id: `slab.kmalloc_mix.outstanding${OUTSTANDING}`, run: (it) => kmallocMix(kmMix, kmMixState, kmMixHeld, it) });
+  after.push(() => {
+    for (let j = 0; j < OUTSTANDING; j++) kmMix.kfree(kmMixHeld[j]);
+    verifySlab(kmMix, kmMixFree0, 'kmalloc mix');
+  });
+  // The MemPool baselines of the same sizes and patterns.
+  const tpool1 = new MemPool({ size: THING_SLAB_POOL_BYTES });
+  const tpool2 = new MemPool({ size: THING_SLAB_POOL_BYTES });
+  const tpool3 = new MemPool({ size: THING_SLAB_POOL_BYTES });
+  const tpool4 = new MemPool({ size: THING_SLAB_POOL_BYTES });
+  const tpoolMix = new MemPool({ size: THING_MIX_POOL_BYTES });
+  const tHeld2 = new Int32Array(OUTSTANDING);
+  const tHeld4 = new Int32Array(OUTSTANDING);
+  tasks.push({ id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`, run: (it) => thingSizedBare(tpool1, SLAB_KMALLOC_SIZE, it) });
+  tasks.push({ id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`, run: (it) => thingSizedOutstanding(tpool2, SLAB_KMALLOC_SIZE, tHeld2, it) });
+  tasks.push({ id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`, run: (it) => thingSizedBare(tpool3, SLAB_CACHE_SIZE, it) });
+  tasks.push({ id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`, run: (it) => thingSizedOutstanding(tpool4, SLAB_CACHE_SIZE, tHeld4, it) });
+  const tMixState: SlabMix = { sizes: mixSizes, slots: mixSlots, pos: 0 };
+  const tMixHeld = new Int32Array(OUTSTANDING);
+  for (let j = 0; j < OUTSTANDING; j++) {
+    tMixHeld[j] = tpoolMix.malloc(mixSizes[SLAB_MIX_SEQUENCE - 1 - j]);
+    if (tMixHeld[j] === 0) throw new Error('MemPool.malloc failed filling the mix');
+  }
+  tasks.push({ id: `baseline.thing_malloc_mix.outstanding${OUTSTANDING}`, run: (it) => thingMix(tpoolMix, tMixState, tMixHeld, it) });
+
   const units: Record<string, string> = {
     'page_alloc.mixed': 'allocation (with its share of frees)',
     'baseline.raw_freelist.bare': 'pop+push pair',
@@ -344,6 +553,16 @@ function main(): void {
     [`baseline.raw_stack.outstanding${OUTSTANDING}`]: 'pop+push pair',
     'baseline.thing_malloc.bare': 'malloc(4096)+free pair',
     [`baseline.thing_malloc.outstanding${OUTSTANDING}`]: 'malloc(4096)+free pair',
+    [`slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`]: `kmalloc(${SLAB_KMALLOC_SIZE})+kfree pair`,
+    [`slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`]: `kmalloc(${SLAB_KMALLOC_SIZE})+kfree pair`,
+    [`slab.cache${SLAB_CACHE_SIZE}.bare`]: 'kmem_cache_alloc+kmem_cache_free pair',
+    [`slab.cache${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: 'kmem_cache_alloc+kmem_cache_free pair',
+    [`slab.kmalloc_mix.outstanding${OUTSTANDING}`]: `kfree+kmalloc(${SLAB_MIX_MIN}..${SLAB_MIX_MAX}) pair`,
+    [`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`]: `malloc(${SLAB_KMALLOC_SIZE})+free pair`,
+    [`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`]: `malloc(${SLAB_KMALLOC_SIZE})+free pair`,
+    [`baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`]: `malloc(${SLAB_CACHE_SIZE})+free pair`,
+    [`baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: `malloc(${SLAB_CACHE_SIZE})+free pair`,
+    [`baseline.thing_malloc_mix.outstanding${OUTSTANDING}`]: `free+malloc(${SLAB_MIX_MIN}..${SLAB_MIX_MAX}) pair`,
   };
   const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress });
   for (const t of tasks) figures[t.id] = figure(units[t.id] ?? 'alloc+free pair', results.get(t.id)!);
@@ -396,6 +615,8 @@ function main(): void {
   const order0VsStack = f('page_alloc.order0.bare').nsPerOp / f('baseline.raw_stack.bare').nsPerOp;
   const thingVsOrder0 = f(`baseline.thing_malloc.outstanding${OUTSTANDING}`).nsPerOp / f(`page_alloc.order0.outstanding${OUTSTANDING}`).nsPerOp;
   const metaPerPage = bytes / nrPages;
+  const thingVsKmallocOut = f(`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`).nsPerOp / f(`slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`).nsPerOp;
+  const kmallocBareVsThing = f(`slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`).nsPerOp / f(`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`).nsPerOp;
   const checks = {
     order0_bare_vs_raw_freelist: {
       what: 'page_alloc.order0.bare ns / baseline.raw_freelist.bare ns',
@@ -421,6 +642,18 @@ function main(): void {
       target: `<= ${TARGET_METADATA_BYTES_PER_PAGE_MAX}`,
       pass: metaPerPage <= TARGET_METADATA_BYTES_PER_PAGE_MAX,
     },
+    thing_malloc64_vs_kmalloc64_outstanding256: {
+      what: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING} ns / slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING} ns`,
+      value: thingVsKmallocOut,
+      target: `>= ${TARGET_THING_VS_KMALLOC_OUTSTANDING_MIN}`,
+      pass: thingVsKmallocOut >= TARGET_THING_VS_KMALLOC_OUTSTANDING_MIN,
+    },
+    kmalloc64_bare_vs_thing_malloc64: {
+      what: `slab.kmalloc${SLAB_KMALLOC_SIZE}.bare ns / baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare ns`,
+      value: kmallocBareVsThing,
+      target: `<= ${TARGET_KMALLOC_BARE_VS_THING_MAX}`,
+      pass: kmallocBareVsThing <= TARGET_KMALLOC_BARE_VS_THING_MAX,
+    },
   };
 
   const doc = {
@@ -439,6 +672,16 @@ function main(): void {
       mixed: { seed: MIXED_SEED, prng: 'mulberry32', targetOutstanding: MIXED_TARGET, orderWeights: MIXED_ORDER_WEIGHTS, freeProbability: 'outstanding / (2 * target)' },
       rawStack: { entries: RAW_STACK },
       thingMalloc: { poolBytes: THING_POOL_BYTES, allocBytes: THING_ALLOC_BYTES, opts: 'defaults (align 8, compact, split)' },
+      slab: {
+        machine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true },
+        kmallocSize: SLAB_KMALLOC_SIZE,
+        cache: { name: 'dentry', size: SLAB_CACHE_SIZE, flags: 'SLAB_RECLAIM_ACCOUNT|SLAB_HWCACHE_ALIGN' },
+        mix: {
+          seed: SLAB_MIX_SEED, prng: 'mulberry32', sizes: `log-uniform ${SLAB_MIX_MIN}..${SLAB_MIX_MAX}`, sequence: SLAB_MIX_SEQUENCE,
+          outstanding: OUTSTANDING, pattern: 'free a random live block, allocate the next size in its place',
+        },
+        thingMalloc: { poolBytes: THING_SLAB_POOL_BYTES, mixPoolBytes: THING_MIX_POOL_BYTES, opts: 'defaults (align 8, compact, split)' },
+      },
       harness: { budgetMsPerFigure: opts.budgetMs, statistic: 'median of samples, ns per operation', sampling: 'round-robin over all figures, one sample each per round', warmup: 'calibration, then 3 rounds' },
     },
     figures,
@@ -487,6 +730,16 @@ function renderTable(
     [`baseline.raw_stack.outstanding${OUTSTANDING}`]: `raw Int32Array stack, ${OUTSTANDING} out`,
     'baseline.thing_malloc.bare': '@thi.ng/malloc 4096, bare',
     [`baseline.thing_malloc.outstanding${OUTSTANDING}`]: `@thi.ng/malloc 4096, ${OUTSTANDING} out`,
+    [`slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`]: `mmlab kmalloc(${SLAB_KMALLOC_SIZE}), bare pair`,
+    [`slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`]: `mmlab kmalloc(${SLAB_KMALLOC_SIZE}), ${OUTSTANDING} outstanding`,
+    [`slab.cache${SLAB_CACHE_SIZE}.bare`]: `mmlab kmem_cache ${SLAB_CACHE_SIZE}, bare pair`,
+    [`slab.cache${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: `mmlab kmem_cache ${SLAB_CACHE_SIZE}, ${OUTSTANDING} outstanding`,
+    [`slab.kmalloc_mix.outstanding${OUTSTANDING}`]: `mmlab kmalloc ${SLAB_MIX_MIN}..${SLAB_MIX_MAX}, ${OUTSTANDING} live`,
+    [`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`]: `@thi.ng/malloc ${SLAB_KMALLOC_SIZE}, bare`,
+    [`baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`]: `@thi.ng/malloc ${SLAB_KMALLOC_SIZE}, ${OUTSTANDING} out`,
+    [`baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`]: `@thi.ng/malloc ${SLAB_CACHE_SIZE}, bare`,
+    [`baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: `@thi.ng/malloc ${SLAB_CACHE_SIZE}, ${OUTSTANDING} out`,
+    [`baseline.thing_malloc_mix.outstanding${OUTSTANDING}`]: `@thi.ng/malloc ${SLAB_MIX_MIN}..${SLAB_MIX_MAX}, ${OUTSTANDING} live`,
   };
   for (const [k, name] of Object.entries(label)) {
     const f = figures[k] as Figure;
