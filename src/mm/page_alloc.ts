@@ -813,7 +813,7 @@ export class PageAlloc {
 /** get_order(): the smallest order whose block holds `size` bytes. */
 export function getOrder(size: number): number {
   let order = 0;
-  while (PAGE_SIZE * 2 ** order < size) order++;
+  while (PAGE_SIZE * 2 ** order < size) order++; // 2 ** order: a shift would overflow past order 18
   return order;
 }
 

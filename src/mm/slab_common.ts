@@ -16,6 +16,7 @@ import {
   SLAB_TYPESAFE_BY_RCU, Slub,
 } from './slub.js';
 import { fls } from './zone.js';
+import { getOrder } from './page_alloc.js';
 
 /** ZERO_SIZE_PTR: what kmalloc(0) returns; kfree() of it is a no-op. */
 export const ZERO_SIZE_PTR = 16;
@@ -226,8 +227,7 @@ export class SlabCommon {
 
   /** __kmalloc_large_node(): a compound page of get_order(size), straight from the page allocator. */
   private kmallocLarge(size: number, gfp: number, callSite: string): number {
-    let order = 0;
-    while (PAGE_SIZE << order < size) order++;
+    const order = getOrder(size);
     const pfn = this.pa.allocPages(gfp | GFP.COMP, order);
     let ptr = 0;
     if (pfn !== NO_PAGE) {
@@ -237,7 +237,7 @@ export class SlabCommon {
     }
     if (this.trace.on.kmalloc) {
       const accounted = gfp & GFP.ACCOUNT ? 'true' : 'false';
-      this.trace.emit('kmalloc', `call_site=${callSite} ptr=${this.trace.ptr(ptr)} bytes_req=${size} bytes_alloc=${PAGE_SIZE << order} gfp_flags=${formatGfp(gfp)} node=-1 accounted=${accounted}`);
+      this.trace.emit('kmalloc', `call_site=${callSite} ptr=${this.trace.ptr(ptr)} bytes_req=${size} bytes_alloc=${PAGE_SIZE * 2 ** order} gfp_flags=${formatGfp(gfp)} node=-1 accounted=${accounted}`);
     }
     return ptr;
   }
@@ -276,8 +276,7 @@ export class SlabCommon {
     if (size <= 0) return 0;
     if (size <= KMALLOC_MAX_CACHE_SIZE) return this.kmallocSlab(size, GFP.KERNEL).objectSize;
     if (size > KMALLOC_MAX_SIZE) return size;
-    let order = 0;
-    while (PAGE_SIZE << order < size) order++;
+    const order = getOrder(size);
     return PAGE_SIZE << order;
   }
 

@@ -22,6 +22,7 @@ import type { Sched } from './sched.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import type { Clock } from './clock.js';
 import { fls } from './zone.js';
+import { getOrder } from './page_alloc.js';
 
 // Cache flags (include/linux/slab.h; the values before 6.9 renumbered them into an enum).
 export const SLAB_CONSISTENCY_CHECKS = 0x00000100;
@@ -122,6 +123,8 @@ export class KmemCache {
     this.debug = (this.flags & SLAB_DEBUG_FLAGS) !== 0;
     // calculate_alignment(): hardware-cache alignment halves the line while two objects still fit in it.
     let align = opts.align ?? 0;
+    // kmalloc caches guarantee the largest power-of-two divisor of their size (create_boot_cache()).
+    if (this.flags & SLAB_KMALLOC) align = Math.max(align, objectSize & -objectSize);
     if (this.flags & SLAB_HWCACHE_ALIGN) {
       let ralign = CACHE_LINE;
       while (objectSize <= ralign / 2) ralign /= 2;
@@ -172,12 +175,6 @@ export class KmemCache {
 
 function alignUp(x: number, a: number): number {
   return Math.ceil(x / a) * a;
-}
-
-function getOrder(size: number): number {
-  let o = 0;
-  while (PAGE_SIZE << o < size) o++;
-  return o;
 }
 
 function orderObjects(order: number, size: number): number {
@@ -336,8 +333,7 @@ export class Slub {
 
   /** kmem_cache_shrink(): flush the CPU slabs and free every empty slab. Returns the pages freed. */
   kmemCacheShrink(s: KmemCache): number {
-    this.flushAll(s);
-    let freed = 0;
+    let freed = this.flushAll(s);
     for (let slab = this.mm.next[s.partial]; slab !== s.partial; ) {
       const next = this.mm.next[slab];
       if (this.inuseOf(slab) === 0) {
@@ -350,16 +346,18 @@ export class Slub {
     return freed;
   }
 
-  /** flush_all(): every CPU's slab goes back to the node. */
-  flushAll(s: KmemCache): void {
+  /** flush_all(): every CPU's slab goes back to the node. Returns the pages of slabs that were freed. */
+  flushAll(s: KmemCache): number {
+    let freed = 0;
     for (let cpu = 0; cpu < this.nrCpus; cpu++) {
       const slab = s.cpuSlab[cpu];
       if (slab === NO_PAGE) continue;
       const freelist = s.cpuFreelist[cpu];
       s.cpuSlab[cpu] = NO_PAGE;
       s.cpuFreelist[cpu] = 0;
-      this.deactivateSlab(s, slab, freelist);
+      freed += this.deactivateSlab(s, slab, freelist);
     }
+    return freed;
   }
 
   // --- allocation ---------------------------------------------------------------------------------
@@ -489,6 +487,7 @@ export class Slub {
     for (let i = 0; i < objects; i++) {
       const obj = base + s.redLeftPad + i * s.size;
       if (s.debug) this.initObject(s, obj, SLUB_RED_INACTIVE);
+      if (s.flags & SLAB_STORE_USER) this.initTracking(s, obj);
       if (s.ctor) s.ctor(obj);
       this.setFreepointer(s, obj, i + 1 < objects ? obj + s.size : 0);
     }
@@ -518,7 +517,7 @@ export class Slub {
    * deactivate_slab(): the CPU's remaining free objects go back to the slab, which then goes on the partial
    * list, is freed if empty and the node has enough partial slabs, or is left untracked when full.
    */
-  private deactivateSlab(s: KmemCache, slab: number, freelist: number): void {
+  private deactivateSlab(s: KmemCache, slab: number, freelist: number): number {
     const hadRemote = this.mm.index[slab] !== 0;
     for (let obj = freelist; obj !== 0; ) {
       const next = this.getFreepointer(s, obj);
@@ -529,13 +528,17 @@ export class Slub {
     const inuse = this.inuseOf(slab);
     if (inuse === 0 && s.nrPartial >= s.minPartial) {
       s.stat.deactivateEmpty++;
+      const pages = 1 << this.slabOrder(slab);
       this.discardSlab(s, slab);
-    } else if (this.mm.index[slab] !== 0) {
+      return pages;
+    }
+    if (this.mm.index[slab] !== 0) {
       this.addPartial(s, slab, hadRemote);
     } else {
       s.stat.deactivateFull++;
       if (s.debug) this.mm.listAdd(slab, s.full);
     }
+    return 0;
   }
 
   // --- freeing ------------------------------------------------------------------------------------
@@ -620,19 +623,29 @@ export class Slub {
 
   /** alloc_single_from_partial()/_new_slab(): debug caches hand out one object at a time, no CPU slab. */
   private allocDebug(s: KmemCache, gfp: number): number {
-    let slab = this.mm.next[s.partial];
-    while (slab !== s.partial && !this.pfmemallocMatch(slab, gfp)) slab = this.mm.next[slab];
-    if (slab === s.partial) {
-      slab = this.newSlab(s, gfp);
-      if (slab === NO_PAGE) {
-        this.slabOutOfMemory(s, gfp);
-        return 0;
+    let slab: number;
+    let obj: number;
+    for (;;) {
+      slab = this.mm.next[s.partial];
+      while (slab !== s.partial && !this.pfmemallocMatch(slab, gfp)) slab = this.mm.next[slab];
+      if (slab === s.partial) {
+        slab = this.newSlab(s, gfp);
+        if (slab === NO_PAGE) {
+          this.slabOutOfMemory(s, gfp);
+          return 0;
+        }
+        this.addPartial(s, slab, false);
       }
-      this.addPartial(s, slab, false);
+      obj = this.objectAddr(s, slab, this.mm.index[slab] - 1);
+      if (this.checkObject(s, slab, obj, SLUB_RED_INACTIVE)) break;
+      // alloc_debug_processing() failed: the slab is taken out of use and the request served elsewhere.
+      this.printk.printk(`FIX ${s.name}: Marking all objects used`);
+      const objects = this.objectsOf(slab);
+      this.mm.private_[slab] = (objects << OBJECTS_SHIFT) | objects;
+      this.mm.index[slab] = 0;
+      this.removeFromList(s, slab, s.partial);
+      this.mm.listAdd(slab, s.full);
     }
-    const idx = this.mm.index[slab];
-    const obj = this.objectAddr(s, slab, idx - 1);
-    this.checkObject(s, slab, obj, SLUB_RED_INACTIVE); // reports and restores a corrupted pattern
     const next = this.getFreepointer(s, obj);
     this.mm.index[slab] = next === 0 ? 0 : this.objectIndex(s, slab, next) + 1;
     this.mm.private_[slab]++;
@@ -739,13 +752,39 @@ export class Slub {
     return f ? f[this.directMap.offsetInPage(a)] : 0;
   }
 
-  /** set_track(): the alloc (0) or free (1) record after the object's metadata. */
+  /** Where an object's alloc (0) or free (1) struct track lives: after the object and its free pointer. */
+  private trackAddr(s: KmemCache, obj: number, which: 0 | 1): number {
+    return obj + s.inuse + (s.offset >= s.inuse ? this.wordSize : 0) + which * TRACK_SIZE;
+  }
+
+  /**
+   * set_track(): struct track { addr @0, handle @8, cpu @12, pid @16, when @24 }. The model has no return
+   * address, so addr holds 1 to say the record is set (print_track() skips a record whose addr is 0).
+   */
   private setTrack(s: KmemCache, obj: number, which: 0 | 1): void {
-    const base = obj + s.inuse + (s.offset >= s.inuse ? this.wordSize : 0) + which * TRACK_SIZE;
+    const base = this.trackAddr(s, obj, which);
     const t = this.sched.current;
-    this.writeWord(base + 8, t.cpu);
-    this.writeWord(base + 12, t.pid);
-    this.writeWord(base + 16, Math.floor(this.clock.ns / 1e6) >>> 0);
+    this.writeU32At(base, 1);
+    this.writeU32At(base + 12, t.cpu);
+    this.writeU32At(base + 16, t.pid);
+    this.writeU32At(base + 24, Math.floor(this.clock.ns / 1e6) >>> 0);
+  }
+
+  /** init_tracking(): both records empty. */
+  private initTracking(s: KmemCache, obj: number): void {
+    this.fillBytes(this.trackAddr(s, obj, 0), 2 * TRACK_SIZE, 0);
+  }
+
+  private writeU32At(addr: number, value: number): void {
+    const rel = addr - this.pageOffset;
+    const pfn = (rel / 4096) | 0;
+    this.mem.writeU32(pfn, (rel - pfn * 4096) | 0, value);
+  }
+
+  private readU32At(addr: number): number {
+    const rel = addr - this.pageOffset;
+    const pfn = (rel / 4096) | 0;
+    return this.mem.readU32(pfn, (rel - pfn * 4096) | 0);
   }
 
   private objectErr(s: KmemCache, slab: number, obj: number, reason: string): void {
@@ -774,9 +813,15 @@ export class Slub {
       `Object 0x${this.formatAddr(obj)} @offset=${obj - this.slabBase(slab)} fp=0x${this.formatAddr(this.getFreepointer(s, obj))}`,
     ];
     if (s.flags & SLAB_STORE_USER) {
-      const base = obj + s.inuse + (s.offset >= s.inuse ? this.wordSize : 0);
-      out.push(`INFO: Allocated in mmlab+0x0/0x0 age=0 cpu=${this.readWord(base + 8)} pid=${this.readWord(base + 12)}`);
-      out.push(`INFO: Freed in mmlab+0x0/0x0 age=0 cpu=${this.readWord(base + TRACK_SIZE + 8)} pid=${this.readWord(base + TRACK_SIZE + 12)}`);
+      // print_tracking(): each record that is set, before the slab and object lines.
+      const now = Math.floor(this.clock.ns / 1e6);
+      const tracks: string[] = [];
+      (['Allocated', 'Freed'] as const).forEach((what, i) => {
+        const base = this.trackAddr(s, obj, i as 0 | 1);
+        if (this.readU32At(base) === 0) return;
+        tracks.push(`${what} in mmlab+0x0/0x0 age=${now - this.readU32At(base + 24)} cpu=${this.readU32At(base + 12)} pid=${this.readU32At(base + 16)}`);
+      });
+      out.unshift(...tracks);
     }
     return out;
   }
