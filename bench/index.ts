@@ -393,16 +393,9 @@ function thingMix(pool: MemPool, w: SlabMix, held: Int32Array, iters: number): n
 
 // --- figures ------------------------------------------------------------------------------------------
 
-interface Figure {
+interface Figure extends Measurement {
   /** What one operation is. */
   unit: string;
-  nsPerOp: number;
-  opsPerSec: number;
-  minNs: number;
-  p25Ns: number;
-  p75Ns: number;
-  samples: number;
-  opsPerSample: number;
 }
 
 function figure(unit: string, r: Measurement): Figure {

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GFP, Machine, NO_PAGE } from '../src/index.js';
 import type { MachineConfig } from '../src/config.js';
+import { freeBlocks } from './helpers/census.js';
 
 const RUNS = Number(process.env.MMLAB_PROPERTY_RUNS ?? 20);
 const STEPS = Number(process.env.MMLAB_PROPERTY_STEPS ?? 120);
@@ -52,19 +53,6 @@ interface Live {
   sig: number;
 }
 
-/** Every free block of the machine as zone:pfn:order, sorted. */
-function freeBlocks(m: Machine): string[] {
-  const out: string[] = [];
-  for (const z of m.zones) {
-    for (let o = 0; o <= 10; o++) {
-      for (let mt = 0; mt < 5; mt++) {
-        const head = z.freeList(o, mt);
-        for (let p = m.mm.next[head]; p !== head; p = m.mm.next[p]) out.push(`${z.name}:${p}:${o}`);
-      }
-    }
-  }
-  return out.sort();
-}
 
 function signature(m: Machine, l: Live): Uint8Array {
   const b = new Uint8Array(16);

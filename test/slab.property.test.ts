@@ -13,6 +13,7 @@ import { GFP, Machine, NO_PAGE } from '../src/index.js';
 import type { MachineConfig } from '../src/config.js';
 import { PGTY_LARGE_KMALLOC, PGTY_MASK, PGTY_SLAB } from '../src/mm/page.js';
 import {
+import { freeBlocks } from './helpers/census.js';
   SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
   type KmemCache,
 } from '../src/mm/slub.js';
@@ -73,19 +74,6 @@ interface Live {
   sig: number;
 }
 
-/** Every free block of the machine as zone:pfn:order, sorted. */
-function freeBlocks(m: Machine): string[] {
-  const out: string[] = [];
-  for (const z of m.zones) {
-    for (let o = 0; o <= 10; o++) {
-      for (let mt = 0; mt < 5; mt++) {
-        const head = z.freeList(o, mt);
-        for (let p = m.mm.next[head]; p !== head; p = m.mm.next[p]) out.push(`${z.name}:${p}:${o}`);
-      }
-    }
-  }
-  return out.sort();
-}
 
 /** The slab page counters (SReclaimable, SUnreclaim) against a recount of mem_map. */
 function checkSlabCounters(m: Machine): void {
