@@ -13,10 +13,10 @@ import { GFP, Machine, NO_PAGE } from '../src/index.js';
 import type { MachineConfig } from '../src/config.js';
 import { PGTY_LARGE_KMALLOC, PGTY_MASK, PGTY_SLAB } from '../src/mm/page.js';
 import {
-import { freeBlocks } from './helpers/census.js';
   SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
   type KmemCache,
 } from '../src/mm/slub.js';
+import { freeBlocks } from './helpers/census.js';
 
 const RUNS = Number(process.env.MMLAB_PROPERTY_RUNS ?? 20);
 const STEPS = Number(process.env.MMLAB_PROPERTY_STEPS ?? 120);
