@@ -249,6 +249,10 @@ export class Machine {
   kmemCacheShrink(s: KmemCache): number {
     return this.slub.kmemCacheShrink(s);
   }
+  /** /sys/kernel/slab/<cache>/validate: check every object's red zones and poison now. */
+  kmemCacheValidate(s: KmemCache): number {
+    return this.slub.kmemCacheValidate(s);
+  }
   kmalloc(size: number, gfp: number, callSite?: string): number {
     return this.slab.kmalloc(size, gfp, callSite);
   }

@@ -1100,3 +1100,37 @@ describe('slab tracepoints', () => {
     expect(fields(m.trace.lines[0])).toBe('kmalloc call_site=0x0 ptr=0000000000000000 bytes_req=8388608 bytes_alloc=8388608 gfp_flags=GFP_KERNEL|__GFP_NOWARN node=-1 accounted=false');
   });
 });
+
+describe('validate (/sys/kernel/slab/<cache>/validate)', () => {
+  const DEBUG = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY_CHECKS;
+
+  it('finds a red zone overwritten in a live object and poison overwritten in a free one, without any free', () => {
+    const m = Machine.boot({ mem: '128M', strict: false });
+    const c = m.kmemCacheCreate('validated', 40, { flags: DEBUG })!;
+    const objs = Array.from({ length: 10 }, () => m.kmemCacheAlloc(c, GFP.KERNEL));
+    expect(m.kmemCacheValidate(c)).toBeGreaterThan(0);
+    expect(m.dmesg()).not.toMatch(/overwritten/);
+    m.write(objs[3] + 40, new Uint8Array([0x11])); // one byte past a live object
+    m.kmemCacheFree(c, objs[7]);
+    const obj7 = objs[7];
+    m.mem.writeFrame(m.virtToPage(obj7), (obj7 - m.pageAddress(m.virtToPage(obj7))) + 2, new Uint8Array([0x22]), 0, 1); // a write after free
+    m.kmemCacheValidate(c);
+    const d = m.dmesg();
+    expect(d).toMatch(/BUG validated \(Not tainted\): Right Redzone overwritten/);
+    expect(d).toMatch(/BUG validated \(Not tainted\): Poison overwritten/);
+    expect(d).toContain(`Object 0x${m.formatAddr(objs[3])}`);
+    // Both patterns are restored: a second validation finds nothing new.
+    const reports = (m.dmesg().match(/overwritten/g) ?? []).length;
+    m.kmemCacheValidate(c);
+    expect((m.dmesg().match(/overwritten/g) ?? []).length).toBe(reports);
+    m.checkInvariants();
+  });
+
+  it('in strict mode the first corruption throws', () => {
+    const m = Machine.boot({ mem: '128M', strict: true });
+    const c = m.kmemCacheCreate('validated', 40, { flags: DEBUG })!;
+    const o = m.kmemCacheAlloc(c, GFP.KERNEL);
+    m.write(o - 1, new Uint8Array([0x33])); // one byte before the object
+    expect(() => m.kmemCacheValidate(c)).toThrow(/Left Redzone overwritten/);
+  });
+});
