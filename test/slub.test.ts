@@ -552,10 +552,12 @@ describe('partial lists', () => {
     m.kmemCacheFree(c, by.get(others[0])![0]);
     expect(c.nrPartial).toBe(1);
     expect(c.stat.freeSlowpath).toBe(1);
-    // A free to the CPU slab goes to the CPU freelist.
-    m.kmemCacheFree(c, by.get(cpuSlab)![0]);
+    // A free to the CPU slab goes to the head of the CPU freelist, without the slow path.
+    const onCpu = by.get(cpuSlab)![0];
+    m.kmemCacheFree(c, onCpu);
     expect(c.nrPartial).toBe(1);
-    expect(c.stat.freeFastpath).toBe(1);
+    expect(c.cpuFreelist[0]).toBe(onCpu);
+    expect(c.stat.freeSlowpath).toBe(1);
 
     // Emptied while fewer than min_partial slabs are partial: it stays, empty, on the list.
     for (const o of by.get(others[0])!.slice(1)) m.kmemCacheFree(c, o);

@@ -108,9 +108,12 @@ export class KmemCache {
   /** The kmem_cache and kmem_cache_node objects this cache's structs live in (0 for the boot caches). */
   structAddr = 0;
   nodeAddr = 0;
-  /** Statistics (CONFIG_SLUB_STATS names, lower-case). */
+  /**
+   * Statistics (CONFIG_SLUB_STATS names, camelCased) of the slow paths; the fast paths, like a kernel built
+   * without CONFIG_SLUB_STATS, count nothing.
+   */
   readonly stat = {
-    allocFastpath: 0, allocSlowpath: 0, freeFastpath: 0, freeSlowpath: 0, allocSlab: 0, freeSlab: 0,
+    allocSlowpath: 0, freeSlowpath: 0, allocSlab: 0, freeSlab: 0,
     allocFromPartial: 0, orderFallback: 0, deactivateFull: 0, deactivateEmpty: 0, pfmemallocMismatch: 0,
   };
 
@@ -393,7 +396,6 @@ export class Slub {
     const obj = s.cpuFreelist[cpu];
     if (obj !== 0 && (gfp & GFP.ZERO) === 0) {
       s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
-      s.stat.allocFastpath++;
       return obj;
     }
     return this.slabAllocGeneral(s, gfp, cpu);
@@ -408,7 +410,6 @@ export class Slub {
       obj = s.cpuFreelist[cpu];
       if (obj !== 0) {
         s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
-        s.stat.allocFastpath++;
       } else {
         obj = this.slabAllocSlow(s, gfp, cpu);
       }
@@ -579,7 +580,6 @@ export class Slub {
     if (slab === s.cpuSlab[cpu] && !s.debug) {
       this.writeWord(obj + s.offset, s.cpuFreelist[cpu]);
       s.cpuFreelist[cpu] = obj;
-      s.stat.freeFastpath++;
       return;
     }
     this.slabFreeGeneral(s, slab, obj);
