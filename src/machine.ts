@@ -13,7 +13,7 @@ import { Buddy } from './mm/buddy.js';
 import { Clock } from './mm/clock.js';
 import { DirectMap, PhysMem } from './mm/memory.js';
 import {
-  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE, PG_HEAD,
+  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PG_HEAD,
   PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_SHIFT,
 } from './mm/page.js';
 import { PageAlloc } from './mm/page_alloc.js';
@@ -376,16 +376,7 @@ export class Machine {
         return;
       }
     }
-    let pos = 0;
-    let a = addr;
-    while (pos < len) {
-      const pfn = this.directMap.virtToPfn(a);
-      const off = this.directMap.offsetInPage(a);
-      const n = Math.min(PAGE_SIZE - off, len - pos);
-      fn(pfn, off, pos, n);
-      pos += n;
-      a += n;
-    }
+    this.directMap.forEachPage(addr, len, fn);
   }
 
   /** A kernel address as the kernel prints it: x86_64 sign-extended to 64 bits, i386 as 32 bits. */

@@ -206,4 +206,15 @@ export class DirectMap {
   offsetInPage(addr: number): number {
     return (addr - this.pageOffset) % PAGE_SIZE;
   }
+
+  /** Walk [addr, addr + len) page by page: fn(pfn, offset in the page, position in the range, bytes). */
+  forEachPage(addr: number, len: number, fn: (pfn: number, off: number, pos: number, n: number) => void): void {
+    for (let pos = 0; pos < len; ) {
+      const a = addr + pos;
+      const off = this.offsetInPage(a);
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      fn(this.virtToPfn(a), off, pos, n);
+      pos += n;
+    }
+  }
 }

@@ -305,23 +305,11 @@ export class SlabCommon {
   }
 
   private copyOut(addr: number, dst: Uint8Array): void {
-    for (let pos = 0; pos < dst.length; ) {
-      const a = addr + pos;
-      const off = this.directMap.offsetInPage(a);
-      const n = Math.min(PAGE_SIZE - off, dst.length - pos);
-      this.mem.readFrame(this.directMap.virtToPfn(a), off, dst, pos, n);
-      pos += n;
-    }
+    this.directMap.forEachPage(addr, dst.length, (pfn, off, pos, n) => this.mem.readFrame(pfn, off, dst, pos, n));
   }
 
   private copyIn(addr: number, src: Uint8Array): void {
-    for (let pos = 0; pos < src.length; ) {
-      const a = addr + pos;
-      const off = this.directMap.offsetInPage(a);
-      const n = Math.min(PAGE_SIZE - off, src.length - pos);
-      this.mem.writeFrame(this.directMap.virtToPfn(a), off, src, pos, n);
-      pos += n;
-    }
+    this.directMap.forEachPage(addr, src.length, (pfn, off, pos, n) => this.mem.writeFrame(pfn, off, src, pos, n));
   }
 
   private traceKmalloc(callSite: string, obj: number, req: number, alloc: number, gfp: number, s: KmemCache): void {

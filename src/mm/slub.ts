@@ -935,16 +935,7 @@ export class Slub {
 
   /** Fill bytes at a direct-map address, across pages. */
   fillBytes(addr: number, len: number, byte: number): void {
-    let a = addr;
-    let left = len;
-    while (left > 0) {
-      const pfn = this.directMap.virtToPfn(a);
-      const off = this.directMap.offsetInPage(a);
-      const n = Math.min(PAGE_SIZE - off, left);
-      this.mem.fillFrame(pfn, off, n, byte);
-      a += n;
-      left -= n;
-    }
+    this.directMap.forEachPage(addr, len, (pfn, off, _pos, n) => this.mem.fillFrame(pfn, off, n, byte));
   }
 
   // --- views and checks -------------------------------------------------------------------------
