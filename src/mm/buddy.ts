@@ -14,6 +14,7 @@
 import { MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE } from '../gfp.js';
 import { MemMap, MAX_PAGE_ORDER, NO_PAGE, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PG_LRU, PGTY_BUDDY, PGTY_MASK } from './page.js';
 import type { TraceBuffer } from '../trace/buffer.js';
+import { EV_MM_PAGE_ALLOC_EXTFRAG, EV_MM_PAGE_ALLOC_ZONE_LOCKED, pagePtr } from '../trace/events.js';
 import type { ModelStats } from './vmstat.js';
 import type { Zone } from './zone.js';
 
@@ -215,7 +216,7 @@ export class Buddy {
       this.delAndExpand(zone, pfn, order, cur, mt);
       if (this.trace.on.mm_page_alloc_zone_locked) {
         const refill = this.pcpAllowedOrder(order) && mt < MIGRATE_PCPTYPES ? 1 : 0;
-        this.trace.emit('mm_page_alloc_zone_locked', `page=${this.trace.ptr(this.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=${order} migratetype=${mt} percpu_refill=${refill}`);
+        this.trace.record(EV_MM_PAGE_ALLOC_ZONE_LOCKED, pfn, order, mt, refill);
       }
       return pfn;
     }
@@ -436,7 +437,7 @@ export class Buddy {
 
   /** The struct page pointer the kernel traces: vmemmap_base + pfn * sizeof(struct page). */
   pagePtr(pfn: number): number {
-    return VMEMMAP_BASE + pfn * 64;
+    return pagePtr(pfn);
   }
 
   private traceExtfrag(pfn: number, allocOrder: number, fallbackOrder: number, allocMt: number, fallbackMt: number): void {
@@ -444,10 +445,6 @@ export class Buddy {
     if (fragmenting) this.stats.fallbackFragmenting++;
     if (!this.trace.on.mm_page_alloc_extfrag) return;
     const changeOwnership = this.getPageblockMigratetype(pfn) === allocMt ? 1 : 0;
-    this.trace.emit('mm_page_alloc_extfrag',
-      `page=${this.trace.ptr(this.pagePtr(pfn))} pfn=0x${pfn.toString(16)} alloc_order=${allocOrder} fallback_order=${fallbackOrder} pageblock_order=${this.pageblockOrder} alloc_migratetype=${allocMt} fallback_migratetype=${fallbackMt} fragmenting=${fragmenting} change_ownership=${changeOwnership}`);
+    this.trace.record(EV_MM_PAGE_ALLOC_EXTFRAG, pfn, allocOrder, fallbackOrder, this.pageblockOrder, allocMt, fallbackMt, changeOwnership);
   }
 }
-
-/** x86_64's vmemmap_base (0xffffea0000000000, low 48 bits); the same offset serves i386's mem_map pointer. */
-const VMEMMAP_BASE = 0xea0000000000;

@@ -29,6 +29,7 @@ import type { Printk } from './printk.js';
 import { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, type Sched } from './sched.js';
 import { dumpPage, showFreeAreas } from './show_mem.js';
 import type { TraceBuffer } from '../trace/buffer.js';
+import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, EV_MM_PAGE_FREE_BATCHED } from '../trace/events.js';
 import type { ModelStats, VmEvents } from './vmstat.js';
 import { WMARK_MIN, type Zone } from './zone.js';
 import type { Clock } from './clock.js';
@@ -543,9 +544,7 @@ export class PageAlloc {
   }
 
   private traceAlloc(pfn: number, order: number, gfp: number, mt: number): void {
-    const tr = this.trace;
-    const page = pfn === NO_PAGE ? tr.ptr(0) : tr.ptr(this.buddy.pagePtr(pfn));
-    tr.emit('mm_page_alloc', `page=${page} pfn=0x${(pfn === NO_PAGE ? 0 : pfn).toString(16)} order=${order} migratetype=${mt} gfp_flags=${formatGfp(gfp)}`);
+    this.trace.record(EV_MM_PAGE_ALLOC, pfn, order, mt, gfp);
   }
 
   /** __might_resched(): a blocking allocation from atomic context. */
@@ -668,7 +667,7 @@ export class PageAlloc {
   private freePagesPrepare(pfn: number, order: number): void {
     const mm = this.mm;
     if (this.trace.on.mm_page_free) {
-      this.trace.emit('mm_page_free', `page=${this.trace.ptr(this.buddy.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=${order}`);
+      this.trace.record(EV_MM_PAGE_FREE, pfn, order);
     }
     if (mm.flags[pfn] & PG_HEAD) {
       const n = 1 << order;
@@ -686,7 +685,7 @@ export class PageAlloc {
     for (const pfn of pfns) {
       if (--this.mm.refcount[pfn] !== 0) continue;
       if (this.trace.on.mm_page_free_batched) {
-        this.trace.emit('mm_page_free_batched', `page=${this.trace.ptr(this.buddy.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=0`);
+        this.trace.record(EV_MM_PAGE_FREE_BATCHED, pfn);
       }
       const on = this.trace.on.mm_page_free;
       this.trace.on.mm_page_free = false; // the batched path traces mm_page_free_batched instead

@@ -16,6 +16,7 @@ import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PGTY_MASK, PGTY_PCP } from '.
 import { ALLOC_NOFRAGMENT, Buddy, FPI_NONE } from './buddy.js';
 import { NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, PerCpuPages, WMARK_HIGH, Zone } from './zone.js';
 import type { TraceBuffer } from '../trace/buffer.js';
+import { EV_MM_PAGE_PCPU_DRAIN } from '../trace/events.js';
 import type { ModelStats } from './vmstat.js';
 
 /** CONFIG_PCP_BATCH_SCALE_MAX: refills and drains scale up to batch << 5. */
@@ -247,7 +248,7 @@ export class Pcp {
         const mt = b.getPageblockMigratetype(pfn);
         b.freeOnePage(pfn, zone, order, mt, FPI_NONE);
         if (this.trace.on.mm_page_pcpu_drain) {
-          this.trace.emit('mm_page_pcpu_drain', `page=${this.trace.ptr(b.pagePtr(pfn))} pfn=0x${pfn.toString(16)} order=${order} migratetype=${mt}`);
+          this.trace.record(EV_MM_PAGE_PCPU_DRAIN, pfn, order, mt);
         }
       } while (count > 0 && mm.next[list] !== list);
     }

@@ -5,12 +5,13 @@
  * page allocator and marked as such so that kfree() recognises them.
  * Departures: no random kmalloc caches (CONFIG_RANDOM_KMALLOC_CACHES off), no kmalloc node variants.
  */
-import { GFP, formatGfp, formatGfpMode } from '../gfp.js';
+import { GFP, formatGfpMode } from '../gfp.js';
 import type { DirectMap, PhysMem } from './memory.js';
 import { MemMap, NO_PAGE, PAGE_SIZE, PGTY_LARGE_KMALLOC, PGTY_MASK, PGTY_SLAB, MAX_PAGE_ORDER } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import type { Printk } from './printk.js';
 import type { TraceBuffer } from '../trace/buffer.js';
+import { EV_KFREE, EV_KMALLOC } from '../trace/events.js';
 import {
   KmemCache, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_KMALLOC, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
   SLAB_TYPESAFE_BY_RCU, Slub,
@@ -201,7 +202,7 @@ export class SlabCommon {
   }
 
   private traceKfree(obj: number, callSite: string): void {
-    this.trace.emit('kfree', `call_site=${callSite} ptr=${this.trace.ptr(obj)}`);
+    this.trace.record(EV_KFREE, obj, 0, 0, 0, 0, 0, 0, callSite);
   }
 
   private kfreeBad(obj: number): void {
@@ -236,8 +237,7 @@ export class SlabCommon {
       this.largePages += 1 << order;
     }
     if (this.trace.on.kmalloc) {
-      const accounted = gfp & GFP.ACCOUNT ? 'true' : 'false';
-      this.trace.emit('kmalloc', `call_site=${callSite} ptr=${this.trace.ptr(ptr)} bytes_req=${size} bytes_alloc=${PAGE_SIZE * 2 ** order} gfp_flags=${formatGfp(gfp)} node=-1 accounted=${accounted}`);
+      this.trace.record(EV_KMALLOC, ptr, size, PAGE_SIZE * 2 ** order, gfp, gfp & GFP.ACCOUNT ? 1 : 0, 0, 0, callSite);
     }
     return ptr;
   }
@@ -313,7 +313,7 @@ export class SlabCommon {
   }
 
   private traceKmalloc(callSite: string, obj: number, req: number, alloc: number, gfp: number, s: KmemCache): void {
-    const accounted = gfp & GFP.ACCOUNT || s.flags & SLAB_ACCOUNT ? 'true' : 'false';
-    this.trace.emit('kmalloc', `call_site=${callSite} ptr=${this.trace.ptr(obj)} bytes_req=${req} bytes_alloc=${alloc} gfp_flags=${formatGfp(gfp)} node=-1 accounted=${accounted}`);
+    const accounted = gfp & GFP.ACCOUNT || s.flags & SLAB_ACCOUNT ? 1 : 0;
+    this.trace.record(EV_KMALLOC, obj, req, alloc, gfp, accounted, 0, 0, callSite);
   }
 }

@@ -13,13 +13,14 @@
  * randomisation or hardening, no memcg charging (SLAB_ACCOUNT only selects the cache and prints accounted=).
  * As in mainline, the allocation fast path does not look at pfmemalloc: only a refill does (see slabAlloc).
  */
-import { GFP, formatGfp, formatGfpMode } from '../gfp.js';
+import { GFP, formatGfpMode } from '../gfp.js';
 import type { DirectMap, PhysMem } from './memory.js';
 import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PG_PFMEMALLOC, PGTY_MASK, PGTY_SLAB } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import type { Printk } from './printk.js';
 import type { Sched } from './sched.js';
 import type { TraceBuffer } from '../trace/buffer.js';
+import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from '../trace/events.js';
 import type { Clock } from './clock.js';
 import { fls } from './zone.js';
 import { getOrder } from './page_alloc.js';
@@ -1037,12 +1038,12 @@ export class Slub {
 
   /** The kmem_cache_alloc/free tracepoints (kmalloc's are emitted by slab_common.ts). */
   traceCacheAlloc(s: KmemCache, obj: number, gfp: number, callSite: string): void {
-    const accounted = gfp & GFP.ACCOUNT || s.flags & SLAB_ACCOUNT ? 'true' : 'false';
-    this.trace.emit('kmem_cache_alloc', `call_site=${callSite} ptr=${this.trace.ptr(obj)} name=${s.name} bytes_req=${s.objectSize} bytes_alloc=${s.size} gfp_flags=${formatGfp(gfp)} node=-1 accounted=${accounted}`);
+    const accounted = gfp & GFP.ACCOUNT || s.flags & SLAB_ACCOUNT ? 1 : 0;
+    this.trace.record(EV_KMEM_CACHE_ALLOC, obj, s.objectSize, s.size, gfp, accounted, 0, 0, callSite, s.name);
   }
 
   traceCacheFree(s: KmemCache, obj: number, callSite: string): void {
-    this.trace.emit('kmem_cache_free', `call_site=${callSite} ptr=${this.trace.ptr(obj)} name=${s.name}`);
+    this.trace.record(EV_KMEM_CACHE_FREE, obj, 0, 0, 0, 0, 0, 0, callSite, s.name);
   }
 }
 

@@ -3,40 +3,46 @@
  * trace_print_context, trace_print_lat_fmt): `%16s-%-7d [%03d] %5s %12.6f: event: fields`.
  *
  * Events are enabled one by one, as in tracefs (events/kmem/<event>/enable); a disabled event costs one
- * property test on the hot path. `%p` is printed hashed, as the kernel does since 4.15: stable for the
- * boot (keyed by the machine's seed), so an allocation and its free print the same value, but not the
- * address. Only this low-level part lives here; the parser and replay in trace/ sit above the machine.
+ * property test on the hot path. An enabled one records its fields as numbers into a ring of typed arrays
+ * (growing up to maxLines; the oldest records are overwritten, as in the kernel's ring), and the text is made
+ * only when the trace is read (trace/events.ts has the formats). `%p` prints hashed, as the kernel does since
+ * 4.15: stable for the boot (keyed by the machine's seed), so an allocation and its free print the same
+ * value, but not the address. Only this low-level part lives here; parsing and replay sit above the machine.
  */
 import type { Clock } from '../mm/clock.js';
 import type { Sched } from '../mm/sched.js';
+import { formatFields, TRACE_EVENTS, type TraceEvent } from './events.js';
 
-/** Events the model emits, by tracefs name. */
-export const TRACE_EVENTS = [
-  'mm_page_alloc',
-  'mm_page_free',
-  'mm_page_free_batched',
-  'mm_page_alloc_zone_locked',
-  'mm_page_pcpu_drain',
-  'mm_page_alloc_extfrag',
-  'kmalloc',
-  'kfree',
-  'kmem_cache_alloc',
-  'kmem_cache_free',
-] as const;
-export type TraceEvent = (typeof TRACE_EVENTS)[number];
+export { TRACE_EVENTS, type TraceEvent } from './events.js';
+
+/** Numeric fields per record. */
+const NARGS = 7;
 
 export class TraceBuffer {
   /** Per-event enable switches. */
   readonly on: Record<TraceEvent, boolean>;
-  readonly lines: string[] = [];
-  /** The ring's size in lines (buffer_size_kb, in lines); the oldest lines are overwritten. */
+  /** The ring's size in records (buffer_size_kb, in lines); the oldest records are overwritten. */
   maxLines = 1_000_000;
-  /** Lines dropped because the ring was full (the header's entries-written minus entries-in-buffer). */
+  /** Records overwritten because the ring was full (entries-written minus entries-in-buffer). */
   overwritten = 0;
   private readonly clock: Clock;
   private readonly sched: Sched;
   private readonly hashKey: number;
   private readonly ptrDigits: number;
+  // The ring: `count` records starting at `head`, in arrays of capacity `cap`.
+  private cap = 0;
+  private head = 0;
+  private count = 0;
+  private ev = new Uint8Array(0);
+  private time = new Float64Array(0);
+  private pid = new Int32Array(0);
+  /** cpu (bits 0..9), irqs-off (10), hardirq (11), softirq (12), preempt depth (13..16). */
+  private ctx = new Int32Array(0);
+  private args = new Float64Array(0);
+  private comm: string[] = [];
+  private s0: string[] = [];
+  private s1: string[] = [];
+  private readonly scratch = new Float64Array(NARGS);
 
   constructor(clock: Clock, sched: Sched, seed: number, bitsPerLong: 32 | 64) {
     this.clock = clock;
@@ -54,20 +60,44 @@ export class TraceBuffer {
     }
   }
 
-  /** Append one event line with the current task, CPU, context flags and model time. */
-  emit(event: string, fields: string): void {
-    const t = this.sched.current;
-    const comm = t.comm.length > 15 ? t.comm.slice(0, 15) : t.comm;
-    const [s, us] = this.clock.secsUsecs();
-    const ts = `${s}.${String(us).padStart(6, '0')}`;
-    const line = `${comm.padStart(16)}-${String(t.pid).padEnd(7)} [${String(t.cpu).padStart(3, '0')}] ${this.latFlags()} ${ts.padStart(12)}: ${event}: ${fields}`;
-    // Drop the oldest quarter at once when full: the ring's effect at amortised O(1) per line.
-    if (this.lines.length >= this.maxLines) {
-      const drop = Math.max(1, this.maxLines >> 2);
-      this.lines.splice(0, drop);
-      this.overwritten += drop;
+  /** Record event `ev` (an EV_* of trace/events.ts) with its fields, the current task, CPU, context and time. */
+  record(ev: number, a0: number, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, s0 = '', s1 = ''): void {
+    let i: number;
+    if (this.count < this.maxLines) {
+      if (this.count === this.cap) this.grow();
+      i = (this.head + this.count) % this.cap;
+      this.count++;
+    } else {
+      i = this.head;
+      this.head = (this.head + 1) % this.cap;
+      this.overwritten++;
     }
-    this.lines.push(line);
+    const s = this.sched;
+    const t = s.current;
+    this.ev[i] = ev;
+    this.time[i] = this.clock.ns;
+    this.pid[i] = t.pid;
+    this.ctx[i] = t.cpu | (s.irqsDisabled ? 1 << 10 : 0) | (s.inHardirq() ? 1 << 11 : 0) | (s.inServingSoftirq() ? 1 << 12 : 0) |
+      (Math.min(s.preemptCount & 0xff, 15) << 13);
+    this.comm[i] = t.comm;
+    const b = i * NARGS;
+    const a = this.args;
+    a[b] = a0;
+    a[b + 1] = a1;
+    a[b + 2] = a2;
+    a[b + 3] = a3;
+    a[b + 4] = a4;
+    a[b + 5] = a5;
+    a[b + 6] = a6;
+    this.s0[i] = s0;
+    this.s1[i] = s1;
+  }
+
+  /** The retained lines, oldest first, as the `trace` file prints them. */
+  get lines(): string[] {
+    const out: string[] = new Array(this.count);
+    for (let k = 0; k < this.count; k++) out[k] = this.line((this.head + k) % this.cap);
+    return out;
   }
 
   /** `%p` of a kernel pointer: hashed, zero-padded to the pointer width; NULL prints as zeros, unhashed. */
@@ -81,7 +111,7 @@ export class TraceBuffer {
 
   /** The `trace` file: the kernel's header, then the lines. */
   text(): string {
-    const n = this.lines.length;
+    const n = this.count;
     const header = [
       '# tracer: nop',
       '#',
@@ -100,19 +130,49 @@ export class TraceBuffer {
   }
 
   clear(): void {
-    this.lines.length = 0;
+    this.head = 0;
+    this.count = 0;
     this.overwritten = 0;
   }
 
-  /** irqs-off, need-resched, hardirq/softirq, preempt-depth, migrate-disable (trace_print_lat_fmt). */
-  private latFlags(): string {
-    const s = this.sched;
-    const irq = s.irqsDisabled ? 'd' : '.';
-    const hard = s.inHardirq();
-    const soft = s.inServingSoftirq();
-    const hs = hard && soft ? 'H' : hard ? 'h' : soft ? 's' : '.';
-    const depth = s.preemptCount & 0xff;
-    return `${irq}.${hs}${depth ? Math.min(depth, 15).toString(16) : '.'}.`;
+  private line(i: number): string {
+    const comm = this.comm[i].length > 15 ? this.comm[i].slice(0, 15) : this.comm[i];
+    const us = Math.floor(this.time[i] / 1000);
+    const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
+    const c = this.ctx[i];
+    const hard = (c & (1 << 11)) !== 0;
+    const soft = (c & (1 << 12)) !== 0;
+    const depth = (c >>> 13) & 0xf;
+    // irqs-off, need-resched, hardirq/softirq, preempt-depth, migrate-disable (trace_print_lat_fmt).
+    const lat = `${c & (1 << 10) ? 'd' : '.'}.${hard && soft ? 'H' : hard ? 'h' : soft ? 's' : '.'}${depth ? depth.toString(16) : '.'}.`;
+    for (let k = 0; k < NARGS; k++) this.scratch[k] = this.args[i * NARGS + k];
+    const fields = formatFields(this.ev[i], this.scratch, this.s0[i], this.s1[i], (v) => this.ptr(v));
+    return `${comm.padStart(16)}-${String(this.pid[i]).padEnd(7)} [${String(c & 0x3ff).padStart(3, '0')}] ${lat} ${ts.padStart(12)}: ${TRACE_EVENTS[this.ev[i]]}: ${fields}`;
+  }
+
+  /** Double the ring (up to maxLines), keeping the records in order. */
+  private grow(): void {
+    const cap = Math.max(1024, Math.min(this.maxLines, this.cap * 2));
+    const order = Array.from({ length: this.count }, (_, k) => (this.head + k) % Math.max(1, this.cap));
+    const ev = new Uint8Array(cap);
+    const time = new Float64Array(cap);
+    const pid = new Int32Array(cap);
+    const ctx = new Int32Array(cap);
+    const args = new Float64Array(cap * NARGS);
+    const comm: string[] = new Array(cap);
+    const s0: string[] = new Array(cap);
+    const s1: string[] = new Array(cap);
+    order.forEach((from, to) => {
+      ev[to] = this.ev[from];
+      time[to] = this.time[from];
+      pid[to] = this.pid[from];
+      ctx[to] = this.ctx[from];
+      args.set(this.args.subarray(from * NARGS, from * NARGS + NARGS), to * NARGS);
+      comm[to] = this.comm[from];
+      s0[to] = this.s0[from];
+      s1[to] = this.s1[from];
+    });
+    Object.assign(this, { ev, time, pid, ctx, args, comm, s0, s1, cap, head: 0 });
   }
 }
 
