@@ -1136,3 +1136,16 @@ describe('validate (/sys/kernel/slab/<cache>/validate)', () => {
     expect(() => m.kmemCacheValidate(c)).toThrow(/Left Redzone overwritten/);
   });
 });
+
+describe('hot-path literals', () => {
+  it('the literals kmalloc, kfree and compound_head use equal the constants they stand for', async () => {
+    const page = await import('../src/mm/page.js');
+    const common = await import('../src/mm/slab_common.js');
+    expect(page.PGTY_MASK).toBe(0xf0000);
+    expect(page.PGTY_SLAB).toBe(0x30000);
+    expect(page.PG_TAIL).toBe(0x4000);
+    expect(GFP.ZERO).toBe(0x100);
+    expect(common.NOT_NORMAL_OR_BUG).toBe(0x400017);
+    expect(common.KMALLOC_MAX_CACHE_SIZE).toBe(8192);
+  });
+});

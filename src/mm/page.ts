@@ -167,6 +167,6 @@ export class MemMap {
 
   /** compound_head(): the head of a tail page, else the page itself. */
   head(pfn: number): number {
-    return this.flags[pfn] & PG_TAIL ? this.next[pfn] : pfn;
+    return this.flags[pfn] & 0x4000 /* PG_TAIL */ ? this.next[pfn] : pfn;
   }
 }

@@ -40,8 +40,8 @@ const SIZE_INDEX = [3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 
 const INDEX_SIZE = [0, 96, 192, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 /** GFP_SLAB_BUG_MASK: zone modifiers slab pages cannot honour. */
 const GFP_SLAB_BUG_MASK = GFP.DMA32 | GFP.HIGHMEM;
-/** Bits that take kmalloc off its fast path: another kmalloc type, or a mask to fix up. */
-const NOT_NORMAL_OR_BUG = GFP.RECLAIMABLE | GFP.DMA | GFP.ACCOUNT | GFP_SLAB_BUG_MASK;
+/** Bits that take kmalloc off its fast path: another kmalloc type, or a mask to fix up (written as a literal there). */
+export const NOT_NORMAL_OR_BUG = GFP.RECLAIMABLE | GFP.DMA | GFP.ACCOUNT | GFP_SLAB_BUG_MASK;
 /** kmalloc_index() of every size up to 8 KiB, by (size - 1) >> 3: one load on the fast path. */
 const SIZE_TO_INDEX = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
 for (let i = 0; i < SIZE_TO_INDEX.length; i++) {
@@ -68,6 +68,8 @@ export class SlabCommon {
   readonly kmallocCaches: KmemCache[][];
   /** kmalloc_caches[KMALLOC_NORMAL]. */
   private readonly kmallocNormal: KmemCache[];
+  /** SIZE_TO_INDEX, held by the instance so the fast path reads a field, not a module binding. */
+  private readonly sizeToIndex = SIZE_TO_INDEX;
   /** Large kmalloc pages (the kernel counts them into NR_SLAB_UNRECLAIMABLE_B). */
   largePages = 0;
   private readonly mm: MemMap;
@@ -128,8 +130,9 @@ export class SlabCommon {
   /** kmalloc(): an object address, ZERO_SIZE_PTR for size 0, or 0 (NULL). */
   kmalloc(size: number, gfp: number, callSite?: string): number {
     // The common case in few bytes, so that V8 inlines it into callers and returns the address unboxed.
-    if (size > 0 && size <= KMALLOC_MAX_CACHE_SIZE && (gfp & NOT_NORMAL_OR_BUG) === 0 && !this.trace.on.kmalloc) {
-      return this.slub.slabAlloc(this.kmallocNormal[SIZE_TO_INDEX[(size - 1) >> 3]], gfp);
+    // 8192 is KMALLOC_MAX_CACHE_SIZE; the mask is NOT_NORMAL_OR_BUG (RECLAIMABLE|DMA|ACCOUNT|DMA32|HIGHMEM).
+    if (size > 0 && size <= 8192 && (gfp & 0x400017) === 0 && !this.trace.on.kmalloc) {
+      return this.slub.slabAlloc(this.kmallocNormal[this.sizeToIndex[(size - 1) >> 3]], gfp);
     }
     return this.kmallocSlow(size, gfp, callSite ?? UNKNOWN_CALLER);
   }
@@ -185,7 +188,8 @@ export class SlabCommon {
     const rel = obj - this.pageOffset;
     if (rel >= 0 && rel < this.directMapBytes && !this.trace.on.kfree) {
       const head = this.mm.head((rel / 4096) | 0);
-      if ((this.mm.flags[head] & PGTY_MASK) === PGTY_SLAB) return this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
+      // (flags & PGTY_MASK) === PGTY_SLAB, as literals: this line runs on every kfree.
+      if ((this.mm.flags[head] & 0xf0000) === 0x30000) return this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
     }
     this.kfreeSlow(obj, callSite ?? UNKNOWN_CALLER);
   }
