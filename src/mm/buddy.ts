@@ -14,7 +14,7 @@
 import { MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE } from '../gfp.js';
 import { MemMap, MAX_PAGE_ORDER, NO_PAGE, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PG_LRU, PGTY_BUDDY, PGTY_MASK } from './page.js';
 import type { TraceBuffer } from '../trace/buffer.js';
-import { EV_MM_PAGE_ALLOC_EXTFRAG, EV_MM_PAGE_ALLOC_ZONE_LOCKED, pagePtr } from '../trace/events.js';
+import { EV_MM_PAGE_ALLOC_EXTFRAG, EV_MM_PAGE_ALLOC_ZONE_LOCKED } from '../trace/events.js';
 import type { ModelStats } from './vmstat.js';
 import type { Zone } from './zone.js';
 
@@ -175,7 +175,6 @@ export class Buddy {
    * (FPI_TO_TAIL) or when its next-larger buddy is free (buddy_merge_likely), else to the head.
    */
   freeOnePage(pfn: number, zone: Zone, order: number, mt: number, fpi: number): void {
-    const mm = this.mm;
     const zidx = zone.idx;
     this.accountFreepages(zone, 1 << order, mt);
     let buddyPfn = 0;
@@ -201,7 +200,6 @@ export class Buddy {
       toTail = this.isBuddy(higher ^ (1 << (order + 1)), order + 1, zidx);
     }
     this.addToFreeList(pfn, zone, order, mt, toTail);
-    void mm;
   }
 
   // --- taking blocks ------------------------------------------------------------------------------
@@ -434,11 +432,6 @@ export class Buddy {
   }
 
   // --- tracing helpers ----------------------------------------------------------------------------
-
-  /** The struct page pointer the kernel traces: vmemmap_base + pfn * sizeof(struct page). */
-  pagePtr(pfn: number): number {
-    return pagePtr(pfn);
-  }
 
   private traceExtfrag(pfn: number, allocOrder: number, fallbackOrder: number, allocMt: number, fallbackMt: number): void {
     const fragmenting = fallbackOrder < this.pageblockOrder ? 1 : 0;

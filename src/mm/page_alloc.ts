@@ -473,7 +473,7 @@ export class PageAlloc {
 
       if (gfp & GFP.NORETRY) break;
       if (costly && (!canCompact || !(gfp & GFP.RETRY_MAYFAIL))) break;
-      if (this.shouldReclaimRetry(gfp, order, highest, mt, allocFlags, progress > 0, ++noProgressLoops)) {
+      if (this.shouldReclaimRetry(order, highest, mt, allocFlags, progress > 0, ++noProgressLoops)) {
         if (progress > 0 && order <= PAGE_ALLOC_COSTLY_ORDER) noProgressLoops = 0;
         continue;
       }
@@ -513,8 +513,7 @@ export class PageAlloc {
    * were freed, for at most MAX_RECLAIM_RETRIES rounds without progress; before giving up, release the
    * highatomic reserve.
    */
-  private shouldReclaimRetry(gfp: number, order: number, highest: number, mt: number, allocFlags: number, progress: boolean, loops: number): boolean {
-    void gfp;
+  private shouldReclaimRetry(order: number, highest: number, mt: number, allocFlags: number, progress: boolean, loops: number): boolean {
     if (loops <= MAX_RECLAIM_RETRIES || (progress && order <= PAGE_ALLOC_COSTLY_ORDER)) {
       for (let z = highest; z >= 0; z--) {
         const zone = this.zones[z];
@@ -648,11 +647,10 @@ export class PageAlloc {
 
   /** free_frozen_pages(): pcp orders to this CPU's lists, others straight to the buddy lists. */
   private freeFrozenPages(pfn: number, order: number, fpi: number): void {
+    if (!this.buddy.pcpAllowedOrder(order)) return this.freePagesOk(pfn, order, fpi);
     this.freePagesPrepare(pfn, order);
-    const zone = this.zones[this.mm.zoneIdx(pfn)];
     this.events.pgfree += 1 << order;
-    if (this.buddy.pcpAllowedOrder(order)) this.pcp.freeToPcp(zone, this.sched.current.cpu, pfn, order);
-    else this.buddy.freeOnePage(pfn, zone, order, this.buddy.getPageblockMigratetype(pfn), fpi);
+    this.pcp.freeToPcp(this.zones[this.mm.zoneIdx(pfn)], this.sched.current.cpu, pfn, order);
   }
 
   /** __free_pages_ok(): bypass the pcp lists (alloc_pages_exact's tails go to the tail of the free lists). */
