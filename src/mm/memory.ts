@@ -25,8 +25,12 @@ export class PhysMem {
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private used = 0;
-  /** The last frame a word accessor found: SLUB walks the same slab page again and again. */
-  private lastPfn = -1;
+  /**
+   * The last frame a word accessor found (its physical address, its words and their base): SLUB walks the
+   * same slab page again and again. The word accessors are small on purpose, since SLUB's fast paths run
+   * through them and V8 inlines them only while its budget lasts.
+   */
+  private lastPhys = -PAGE_SIZE;
   private lastWords: Int32Array = new Int32Array(0);
   private lastBase = 0;
 
@@ -100,41 +104,60 @@ export class PhysMem {
     this.chunks[s >>> 8].fill(byte, base, base + len);
   }
 
-  /** The 32-bit little-endian word at a 4-aligned offset of a frame. */
-  readU32(pfn: number, off: number): number {
-    if (pfn === this.lastPfn) return this.lastWords[this.lastBase + (off >>> 2)] >>> 0;
-    const s = this.slot(pfn);
-    if (s < 0) return 0;
-    this.remember(pfn, s);
-    return this.lastWords[this.lastBase + (off >>> 2)] >>> 0;
+  // Word accessors take a physical address (a direct-map address less PAGE_OFFSET) and are small on
+  // purpose: SLUB's fast paths run through them, and V8 inlines them only while its budget lasts.
+
+  /** The 32-bit little-endian word at a 4-aligned physical address. */
+  readU32(phys: number): number {
+    let d = phys - this.lastPhys;
+    if (!(d >= 0 && d < 4096) && (d = this.find(phys)) < 0) return 0;
+    return this.lastWords[this.lastBase + (d >>> 2)] >>> 0;
   }
 
-  writeU32(pfn: number, off: number, value: number): void {
-    if (pfn !== this.lastPfn) this.remember(pfn, this.slotForWrite(pfn));
-    this.lastWords[this.lastBase + (off >>> 2)] = value;
+  writeU32(phys: number, value: number): void {
+    let d = phys - this.lastPhys;
+    if (!(d >= 0 && d < 4096)) d = this.findForWrite(phys);
+    this.lastWords[this.lastBase + (d >>> 2)] = value;
   }
 
-  /** The 64-bit little-endian word at an 8-aligned offset, as a number (exact below 2^53: kernel addresses). */
-  readU64(pfn: number, off: number): number {
-    if (pfn !== this.lastPfn) {
-      const s = this.slot(pfn);
-      if (s < 0) return 0;
-      this.remember(pfn, s);
-    }
-    const i = this.lastBase + (off >>> 2);
-    return (this.lastWords[i] >>> 0) + (this.lastWords[i + 1] >>> 0) * 0x100000000;
+  /**
+   * An unsigned long at an aligned physical address: 8 bytes little-endian when `wide` (x86_64, exact
+   * below 2^53, which kernel addresses are), else 4.
+   */
+  readLong(phys: number, wide: boolean): number {
+    let d = phys - this.lastPhys;
+    if (!(d >= 0 && d < 4096) && (d = this.find(phys)) < 0) return 0;
+    const i = this.lastBase + (d >>> 2);
+    return wide ? (this.lastWords[i] >>> 0) + (this.lastWords[i + 1] >>> 0) * 0x100000000 : this.lastWords[i] >>> 0;
   }
 
-  writeU64(pfn: number, off: number, value: number): void {
-    if (pfn !== this.lastPfn) this.remember(pfn, this.slotForWrite(pfn));
-    const i = this.lastBase + (off >>> 2);
+  writeLong(phys: number, value: number, wide: boolean): void {
+    let d = phys - this.lastPhys;
+    if (!(d >= 0 && d < 4096)) d = this.findForWrite(phys);
+    const i = this.lastBase + (d >>> 2);
     const lo = value >>> 0;
     this.lastWords[i] = lo;
-    this.lastWords[i + 1] = (value - lo) / 0x100000000;
+    if (wide) this.lastWords[i + 1] = (value - lo) / 0x100000000;
+  }
+
+  /** Make the frame holding `phys` the word accessors' current one: phys's offset in it, -1 if no bytes. */
+  private find(phys: number): number {
+    const pfn = Math.floor(phys / PAGE_SIZE);
+    const s = this.slot(pfn);
+    if (s < 0) return -1;
+    this.remember(pfn, s);
+    return phys - this.lastPhys;
+  }
+
+  /** The same for a write, giving the frame bytes if it has none; returns phys's offset in it. */
+  private findForWrite(phys: number): number {
+    const pfn = Math.floor(phys / PAGE_SIZE);
+    this.remember(pfn, this.slotForWrite(pfn));
+    return phys - this.lastPhys;
   }
 
   private remember(pfn: number, slot: number): void {
-    this.lastPfn = pfn;
+    this.lastPhys = pfn * PAGE_SIZE;
     this.lastWords = this.chunkWords[slot >>> 8];
     this.lastBase = (slot & (FRAMES_PER_CHUNK - 1)) << 10;
   }
@@ -147,7 +170,7 @@ export class PhysMem {
       if (t === undefined) continue;
       const s = t[p & DIR_MASK] - 1;
       if (s < 0) continue;
-      if (p === this.lastPfn) this.lastPfn = -1;
+      if (p * PAGE_SIZE === this.lastPhys) this.lastPhys = -PAGE_SIZE;
       t[p & DIR_MASK] = 0;
       this.freeSlots.push(s);
       this.used--;

@@ -134,11 +134,11 @@ export class SlabCommon {
     if (size > 0 && size <= 8192 && (gfp & 0x400017) === 0 && !this.trace.on.kmalloc) {
       return this.slub.slabAlloc(this.kmallocNormal[this.sizeToIndex[(size - 1) >> 3]], gfp);
     }
-    return this.kmallocSlow(size, gfp, callSite ?? UNKNOWN_CALLER);
+    return +this.kmallocSlow(size, gfp, callSite); // + keeps the result an unboxed double
   }
 
   /** kmalloc() with everything the common case does not need: flag fix-ups, size 0, large, tracing. */
-  private kmallocSlow(size: number, gfp: number, callSite: string): number {
+  private kmallocSlow(size: number, gfp: number, callSite = UNKNOWN_CALLER): number {
     if (gfp & GFP_SLAB_BUG_MASK) gfp = this.kmallocFixFlags(gfp);
     if (size > KMALLOC_MAX_CACHE_SIZE) return this.kmallocLarge(size, gfp, callSite);
     if (size <= 0) return size === 0 ? ZERO_SIZE_PTR : 0;
@@ -191,11 +191,11 @@ export class SlabCommon {
       // (flags & PGTY_MASK) === PGTY_SLAB, as literals: this line runs on every kfree.
       if ((this.mm.flags[head] & 0xf0000) === 0x30000) return this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
     }
-    this.kfreeSlow(obj, callSite ?? UNKNOWN_CALLER);
+    this.kfreeSlow(obj, callSite);
   }
 
   /** kfree() beyond a traced-off free of a slab object: tracing, NULL, large kmalloc, bad addresses. */
-  private kfreeSlow(obj: number, callSite: string): void {
+  private kfreeSlow(obj: number, callSite = UNKNOWN_CALLER): void {
     if (this.trace.on.kfree) this.traceKfree(obj, callSite);
     if (obj <= ZERO_SIZE_PTR) return;
     const rel = obj - this.pageOffset;

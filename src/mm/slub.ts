@@ -241,6 +241,8 @@ export class Slub {
   private readonly clock: Clock;
   private readonly nrCpus: number;
   private readonly wordSize: 4 | 8;
+  /** Pointers are 8 bytes (x86_64). */
+  private readonly wide: boolean;
   private readonly pageOffset: number;
   private readonly debugFlags: number;
   private readonly formatAddr: (addr: number) => string;
@@ -259,6 +261,7 @@ export class Slub {
     this.clock = d.clock;
     this.nrCpus = d.nrCpus;
     this.wordSize = d.wordSize;
+    this.wide = d.wordSize === 8;
     this.pageOffset = d.directMap.pageOffset;
     this.formatAddr = d.formatAddr;
     this.debugFlags = parseSlubDebug(d.slubDebug);
@@ -397,10 +400,10 @@ export class Slub {
     const obj = s.cpuFreelist[cpu];
     // 0x100 is __GFP_ZERO: on these few hot lines a literal saves the load an imported constant costs.
     if (obj !== 0 && (gfp & 0x100) === 0) {
-      s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
+      s.cpuFreelist[cpu] = this.mem.readLong(obj + s.offset - this.pageOffset, this.wide); // get_freepointer()
       return obj;
     }
-    return this.slabAllocGeneral(s, gfp, cpu);
+    return +this.slabAllocGeneral(s, gfp, cpu); // + keeps the result an unboxed double
   }
 
   /** Everything slabAlloc()'s few lines leave out: refills, debug caches, __GFP_ZERO. */
@@ -580,7 +583,7 @@ export class Slub {
   slabFreeOn(s: KmemCache, slab: number, obj: number): void {
     const cpu = this.sched.current.cpu;
     if (slab === s.cpuSlab[cpu] && !s.debug) {
-      this.writeWord(obj + s.offset, s.cpuFreelist[cpu]);
+      this.mem.writeLong(obj + s.offset - this.pageOffset, s.cpuFreelist[cpu], this.wide); // set_freepointer()
       s.cpuFreelist[cpu] = obj;
       return;
     }
@@ -800,15 +803,11 @@ export class Slub {
   }
 
   private writeU32At(addr: number, value: number): void {
-    const rel = addr - this.pageOffset;
-    const pfn = (rel / 4096) | 0;
-    this.mem.writeU32(pfn, (rel - pfn * 4096) | 0, value);
+    this.mem.writeU32(addr - this.pageOffset, value);
   }
 
   private readU32At(addr: number): number {
-    const rel = addr - this.pageOffset;
-    const pfn = (rel / 4096) | 0;
-    return this.mem.readU32(pfn, (rel - pfn * 4096) | 0);
+    return this.mem.readU32(addr - this.pageOffset);
   }
 
   private objectErr(s: KmemCache, slab: number, obj: number, reason: string): void {
@@ -918,21 +917,13 @@ export class Slub {
     this.writeWord(obj + s.offset, next);
   }
 
-  /** A pointer-sized little-endian word in memory (two 32-bit halves on x86_64). */
-  // These two use the literal 4096: an imported constant costs a load and a hole check on this hot path.
+  /** A pointer-sized little-endian word at a direct-map address (two 32-bit halves on x86_64). */
   readWord(addr: number): number {
-    const rel = addr - this.pageOffset;
-    const pfn = (rel / 4096) | 0; // direct-map pfns fit in 31 bits
-    const off = (rel - pfn * 4096) | 0;
-    return this.wordSize === 8 ? this.mem.readU64(pfn, off) : this.mem.readU32(pfn, off);
+    return this.mem.readLong(addr - this.pageOffset, this.wide);
   }
 
   writeWord(addr: number, value: number): void {
-    const rel = addr - this.pageOffset;
-    const pfn = (rel / 4096) | 0;
-    const off = (rel - pfn * 4096) | 0;
-    if (this.wordSize === 8) this.mem.writeU64(pfn, off, value);
-    else this.mem.writeU32(pfn, off, value);
+    this.mem.writeLong(addr - this.pageOffset, value, this.wide);
   }
 
   /** Fill bytes at a direct-map address, across pages. */
