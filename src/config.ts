@@ -22,6 +22,11 @@ export type ZoneType = 'DMA' | 'DMA32' | 'Normal' | 'HighMem' | 'Movable' | 'Dev
 export interface Policy {
   /** Group pages by mobility (the kernel turns it off when RAM is tiny: page_group_by_mobility_disabled). */
   mobilityGrouping: boolean;
+  /**
+   * What happens to vmalloc page-table pages that map nothing any more: 'keep' (mainline: kernel page tables
+   * are never freed) or 'purge' (freed when the lazily freed areas are purged).
+   */
+  vmallocPgtableFree: 'keep' | 'purge';
 }
 
 export interface ZoneSpec {
@@ -59,6 +64,8 @@ export interface MachineConfig {
   policy?: Partial<Policy>;
   /** Kernel version whose behaviour to follow where mainline changed it (e.g. '6.18'). */
   kernel?: string;
+  /** TLB sizes of the model's TLB (mm/tlb.ts). */
+  tlb?: { entries4k?: number; entriesLarge?: number };
 }
 
 export interface ArchInfo {
@@ -90,6 +97,7 @@ export interface ResolvedConfig {
   vmallocSize: number;
   policy: Policy;
   kernel: string;
+  tlb: { entries4k: number; entriesLarge: number };
   /** pfn ranges (inclusive start, exclusive end) that memblock reserved at boot: never given to the buddy. */
   reserved: Array<[number, number]>;
   /** pfn ranges with no RAM behind them (holes inside a zone span). */
@@ -138,7 +146,17 @@ const MEMMAP_PAGES_PER_SECTION = (SECTION_PAGES * 64) / PAGE_SIZE;
 /** i386 FLATMEM: one 32-byte struct page for every pfn. */
 const I386_STRUCT_PAGE_SIZE = 32;
 
-export const DEFAULT_POLICY: Policy = { mobilityGrouping: true };
+export const DEFAULT_POLICY: Policy = { mobilityGrouping: true, vmallocPgtableFree: 'keep' };
+
+/** The values a string-valued policy switch accepts. */
+export const POLICY_CHOICES: Partial<Record<keyof Policy, readonly string[]>> = { vmallocPgtableFree: ['keep', 'purge'] };
+
+/** Kernel version as major * 1000 + minor ('6.18' -> 6018); throws naming the field if it does not read. */
+export function kernelVersionCode(kernel: string): number {
+  const m = /^v?(\d+)\.(\d+)/.exec(kernel.trim());
+  if (m === null) throw new Error(`kernel: expected a version such as 6.18 or 5.16, got '${kernel}'`);
+  return Number(m[1]) * 1000 + Number(m[2]);
+}
 
 export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
   const archName = cfg.arch ?? 'x86_64';
@@ -151,6 +169,13 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
     throw new Error(`cpus: expected a whole number from 1 to 256, got ${nrCpus}`);
   }
   const vmallocSize = parseSize(cfg.vmallocSize ?? 128 * MIB, 'vmalloc');
+  if (vmallocSize % (4 * MIB) !== 0 || vmallocSize < 16 * MIB) throw new Error(`vmalloc: expected a multiple of 4M of at least 16M, got ${cfg.vmallocSize}`);
+  const policy: Policy = { ...DEFAULT_POLICY, ...cfg.policy };
+  for (const [key, choices] of Object.entries(POLICY_CHOICES)) {
+    const v = policy[key as keyof Policy];
+    if (!choices.includes(String(v))) throw new Error(`policy ${key}: expected one of ${choices.join(', ')}, got '${v}'`);
+  }
+  kernelVersionCode(cfg.kernel ?? '6.18');
   const base = {
     arch,
     nrCpus,
@@ -163,8 +188,9 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
     pagePoison: cfg.pagePoison ?? false,
     slubDebug: cfg.slubDebug ?? '',
     vmallocSize,
-    policy: { ...DEFAULT_POLICY, ...cfg.policy },
+    policy,
     kernel: cfg.kernel ?? '6.18',
+    tlb: { entries4k: cfg.tlb?.entries4k ?? 64, entriesLarge: cfg.tlb?.entriesLarge ?? 32 },
   };
   if (cfg.zoneinfo !== undefined) return { ...base, ...layoutFromZoneinfo(cfg.zoneinfo, arch) };
   const mem = parseSize(cfg.mem ?? '4G', 'mem');

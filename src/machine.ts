@@ -13,14 +13,20 @@ import { Buddy } from './mm/buddy.js';
 import { Clock } from './mm/clock.js';
 import { DirectMap, PhysMem } from './mm/memory.js';
 import {
-  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PG_HEAD,
-  PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_SHIFT,
+  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE, PG_HEAD,
+  PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PGTY_TABLE, ZONE_SHIFT,
 } from './mm/page.js';
 import { PageAlloc } from './mm/page_alloc.js';
 import { Pcp } from './mm/pcp.js';
 import { Printk } from './mm/printk.js';
 import { SlabCommon } from './mm/slab_common.js';
 import { KmemCache, Slub, type KmemCacheOptions } from './mm/slub.js';
+import { KernelPgtable } from './mm/pgtable.js';
+import { Tlb, TLB_HIT_NS, TLB_WALK_LEVEL_NS } from './mm/tlb.js';
+import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
+import { VmapBlocks } from './mm/vmap_block.js';
+import { kernelVersionCode } from './config.js';
+import { pagePtr } from './trace/events.js';
 import { Sched, type Task } from './mm/sched.js';
 import { ModelStats, VmEvents } from './mm/vmstat.js';
 import {
@@ -32,6 +38,13 @@ import { renderProc, type ProcName } from './proc/index.js';
 
 /** List heads kept for later layers (slab partial lists, LRU lists) beyond the zones' own. */
 const SPARE_LIST_HEADS = 4096;
+/** x86_64 VMALLOC_START (low 48 bits of 0xffffc90000000000) and its 32 TiB (4-level paging). */
+const VMALLOC_START_X86_64 = 0xc90000000000;
+const VMALLOC_SIZE_X86_64 = 32 * 2 ** 40;
+/** i386 VMALLOC_OFFSET: the gap between the end of lowmem and the vmalloc area. */
+const VMALLOC_OFFSET_I386 = 8 << 20;
+/** The page of the kernel image the model uses as swapper_pg_dir / init_top_pgt (the image is reserved). */
+const PGD_PFN = (16 << 20) / PAGE_SIZE + 0x800;
 
 export class Machine {
   readonly cfg: ResolvedConfig;
@@ -50,6 +63,10 @@ export class Machine {
   readonly pa: PageAlloc;
   readonly slub: Slub;
   readonly slab: SlabCommon;
+  readonly tlb: Tlb;
+  readonly pgtable: KernelPgtable;
+  readonly vmallocLayer: Vmalloc;
+  readonly vmapBlocks: VmapBlocks;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -95,6 +112,26 @@ export class Machine {
     this.slab = new SlabCommon({
       mm: this.mm, pa: this.pa, slub: this.slub, mem: this.mem, directMap: this.directMap, printk: this.printk,
       trace: this.trace, bitsPerLong: cfg.arch.bitsPerLong,
+    });
+    this.tlb = new Tlb(cfg.tlb);
+    this.pgtable = new KernelPgtable({ mm: this.mm, mem: this.mem, pa: this.pa, printk: this.printk, bitsPerLong: cfg.arch.bitsPerLong, pgdPfn: PGD_PFN });
+    const i386 = cfg.arch.bitsPerLong === 32;
+    // i386: VMALLOC_START is high_memory plus the 8 MiB gap; the model's area runs to 4 GiB (see vmalloc.ts).
+    const vstart = i386 ? cfg.arch.pageOffset + cfg.maxLowPfn * PAGE_SIZE + VMALLOC_OFFSET_I386 : VMALLOC_START_X86_64;
+    const vend = i386 ? 2 ** 32 : VMALLOC_START_X86_64 + VMALLOC_SIZE_X86_64;
+    const memmapStart = cfg.reserved[cfg.reserved.length - 1][0];
+    this.vmallocLayer = new Vmalloc({
+      mm: this.mm, mem: this.mem, pa: this.pa, slab: this.slab, slub: this.slub, sched: this.sched, printk: this.printk,
+      trace: this.trace, clock: this.clock, pgtable: this.pgtable, tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong,
+      pageOffset: cfg.arch.pageOffset, start: vstart, end: vend, nrCpus: cfg.nrCpus, kernel: kernelVersionCode(cfg.kernel),
+      freeTablesOnPurge: cfg.policy.vmallocPgtableFree === 'purge', totalramPages: this.totalramPages, seed: cfg.seed,
+      // struct page addresses: x86_64's vmemmap, i386's mem_map array in lowmem (32 bytes each).
+      pagePtr: i386 ? (pfn) => cfg.arch.pageOffset + memmapStart * PAGE_SIZE + pfn * 32 : pagePtr,
+      formatAddr: (a) => this.formatAddr(a),
+    });
+    this.vmapBlocks = new VmapBlocks({
+      vmalloc: this.vmallocLayer, pgtable: this.pgtable, slab: this.slab, sched: this.sched, printk: this.printk,
+      tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong, nrCpus: cfg.nrCpus, formatAddr: (a) => this.formatAddr(a),
     });
     // The boot's own allocations (the caches' structs) leave pages on CPU 0's lists: start with them drained,
     // and with the boot's statistics cleared, so that a run counts only what it does.
@@ -286,6 +323,69 @@ export class Machine {
     return this.kmemCaches().find((c) => c.name === name);
   }
 
+  // --- vmalloc, vmap, vm_map_ram --------------------------------------------------------------------------
+
+  /** vmalloc(size): a virtually contiguous area of order-0 pages, or 0. */
+  vmalloc(size: number, caller = '0x0'): number {
+    return this.vmallocNodeRange(size, { caller });
+  }
+  /** vzalloc(size): the same, zeroed. */
+  vzalloc(size: number, caller = '0x0'): number {
+    return this.vmallocNodeRange(size, { gfp: GFP.KERNEL | GFP.ZERO, caller });
+  }
+  /** __vmalloc(size, gfp_mask). */
+  vmallocGfp(size: number, gfp: number, caller = '0x0'): number {
+    return this.vmallocNodeRange(size, { gfp, caller });
+  }
+  /** __vmalloc_node_range(size, align, start, end, gfp_mask, prot, vm_flags, node, caller). */
+  vmallocNodeRange(size: number, o: { gfp?: number; align?: number; start?: number; end?: number; vmFlags?: number; caller?: string } = {}): number {
+    const v = this.vmallocLayer;
+    return v.vmallocNodeRange(size, o.align ?? 1, o.start ?? v.start, o.end ?? v.end, o.gfp ?? GFP.KERNEL, o.vmFlags ?? 0, o.caller ?? '0x0');
+  }
+  /** vfree(addr): deferred when called from interrupt context. */
+  vfree(addr: number): void {
+    this.vmallocLayer.vfree(addr);
+  }
+  /** vfree_atomic(addr). */
+  vfreeAtomic(addr: number): void {
+    this.vmallocLayer.vfreeAtomic(addr);
+  }
+  /** vmap(pages, count, flags, PAGE_KERNEL): map pages the caller holds (VM_MAP_PUT_PAGES hands them over). */
+  vmap(pfns: readonly number[], flags = VM_MAP, caller = '0x0'): number {
+    return this.vmallocLayer.vmap(pfns, flags, caller);
+  }
+  /** vunmap(addr): the pages stay the caller's. */
+  vunmap(addr: number): void {
+    this.vmallocLayer.vunmap(addr);
+  }
+  /** vm_map_ram(pages, count, node). */
+  vmMapRam(pfns: readonly number[]): number {
+    return this.vmapBlocks.vmMapRam(pfns);
+  }
+  /** vm_unmap_ram(mem, count). */
+  vmUnmapRam(addr: number, count: number): void {
+    this.vmapBlocks.vmUnmapRam(addr, count);
+  }
+  /** vm_unmap_aliases(). */
+  vmUnmapAliases(): void {
+    this.vmapBlocks.vmUnmapAliases();
+  }
+  /** vmalloc_to_page(addr) as a pfn; NO_PAGE if nothing is mapped there. */
+  vmallocToPage(addr: number): number {
+    return this.vmallocLayer.vmallocToPfn(addr - (addr % PAGE_SIZE));
+  }
+  /** vmalloc_to_pfn(addr). */
+  vmallocToPfn(addr: number): number {
+    return this.vmallocToPage(addr);
+  }
+  /** is_vmalloc_addr(addr). */
+  isVmallocAddr(addr: number): boolean {
+    return this.vmallocLayer.isVmallocAddr(addr);
+  }
+  /** Purge the lazily freed vmap areas now (what drain_vmap_work does); false if there were none. */
+  purgeVmapAreaLazy(): boolean {
+    return this.vmallocLayer.purgeVmapAreaLazy();
+  }
   // --- the current task and its context -----------------------------------------------------------------
 
   get current(): Task {
@@ -342,7 +442,7 @@ export class Machine {
 
   // --- bytes -------------------------------------------------------------------------------------------
 
-  /** Read `len` bytes at a kernel virtual address. */
+  /** Read `len` bytes at a kernel virtual address (the direct map, or a mapped vmalloc address). */
   read(addr: number, len: number): Uint8Array {
     const out = new Uint8Array(len);
     this.access(addr, len, 'read', (pfn, off, pos, n) => this.mem.readFrame(pfn, off, out, pos, n));
@@ -355,28 +455,71 @@ export class Machine {
   }
 
   /**
-   * Walk an access page by page. Every page must be allocated; touching a free page is reported (as
-   * KASAN's use-after-free) and nothing is read or written. An address outside the direct map faults.
+   * Walk an access page by page through the TLB: the direct map by arithmetic (large pages), the vmalloc
+   * range through the page tables (4 KiB pages). Every page is translated and checked before any byte
+   * moves: an unmapped address (a guard page, a freed area) faults, and touching a free page is reported
+   * as KASAN's use-after-free; either way nothing is read or written.
    */
   private access(addr: number, len: number, what: 'read' | 'write', fn: (pfn: number, off: number, pos: number, n: number) => void): void {
     if (len === 0) return;
-    if (!this.directMap.contains(addr) || !this.directMap.contains(addr + len - 1)) {
-      this.printk.bug('page fault', [`BUG: unable to handle page fault for address: ${this.formatAddr(addr)}`, `#PF: supervisor ${what} access in kernel mode`, '#PF: error_code(0x0000) - not-present page']);
-      return;
-    }
-    const first = this.directMap.virtToPfn(addr);
-    const last = this.directMap.virtToPfn(addr + len - 1);
-    for (let p = first; p <= last; p++) {
-      if (this.pa.pageIsFree(p) || (this.mm.flags[p] & PGTY_MASK) === PGTY_HOLE) {
-        this.printk.bug('KASAN: use-after-free', [
-          `BUG: KASAN: use-after-free in mmlab_${what}+0x0/0x0`,
-          `${what === 'read' ? 'Read' : 'Write'} of size ${len} at addr ${this.formatAddr(addr)} by task ${this.sched.current.comm}/${this.sched.current.pid}`,
-          `The buggy address belongs to the physical page: pfn:0x${p.toString(16)} (free)`,
+    const pfns: number[] = [];
+    const first = addr - (addr % PAGE_SIZE);
+    for (let va = first; va < addr + len; va += PAGE_SIZE) {
+      const pfn = this.translate(va);
+      if (pfn === NO_PAGE) {
+        const at = Math.max(va, addr);
+        const vmalloc = this.vmallocLayer.isVmallocAddr(va);
+        this.printk.bug('page fault', [
+          `BUG: unable to handle page fault for address: ${this.formatAddr(at)}`,
+          `#PF: supervisor ${what} access in kernel mode`,
+          `#PF: error_code(0x000${what === 'write' ? 2 : 0}) - not-present page`,
+          ...(vmalloc ? [`mmlab: ${this.formatAddr(at)} is in the vmalloc range but not mapped (a guard page, or an area not or no longer mapped)`] : []),
         ]);
         return;
       }
+      if (this.pa.pageIsFree(pfn) || (this.mm.flags[pfn] & PGTY_MASK) === PGTY_HOLE) {
+        this.printk.bug('KASAN: use-after-free', [
+          `BUG: KASAN: use-after-free in mmlab_${what}+0x0/0x0`,
+          `${what === 'read' ? 'Read' : 'Write'} of size ${len} at addr ${this.formatAddr(addr)} by task ${this.sched.current.comm}/${this.sched.current.pid}`,
+          `The buggy address belongs to the physical page: pfn:0x${pfn.toString(16)} (free)`,
+        ]);
+        return;
+      }
+      pfns.push(pfn);
     }
-    this.directMap.forEachPage(addr, len, fn);
+    let pos = 0;
+    for (let i = 0; i < pfns.length; i++) {
+      const off = i === 0 ? addr - first : 0;
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      fn(pfns[i], off, pos, n);
+      pos += n;
+    }
+  }
+
+  /**
+   * The pfn a kernel virtual page is mapped to, or NO_PAGE, through the TLB: a miss walks the tables
+   * (the direct map's large pages: 3 levels on x86_64, 1 on i386; vmalloc's 4 KiB pages: all levels).
+   */
+  private translate(va: number): number {
+    if (this.directMap.contains(va)) {
+      const large = this.cfg.arch.bitsPerLong === 64 ? 2 << 20 : 4 << 20;
+      const misses = this.tlb.stats.misses;
+      this.tlb.touchLarge(Math.floor(va / large), this.cfg.arch.bitsPerLong === 64 ? 3 : 1);
+      this.clock.ns += this.tlb.stats.misses === misses ? TLB_HIT_NS : TLB_WALK_LEVEL_NS * (this.cfg.arch.bitsPerLong === 64 ? 3 : 1);
+      return this.directMap.virtToPfn(va);
+    }
+    if (!this.vmallocLayer.isVmallocAddr(va)) return NO_PAGE;
+    const vpn = va / PAGE_SIZE;
+    const hit = this.tlb.lookup4k(vpn);
+    if (hit >= 0) {
+      this.clock.ns += TLB_HIT_NS;
+      return hit;
+    }
+    const pfn = this.pgtable.lookup(va);
+    this.clock.ns += TLB_WALK_LEVEL_NS * this.pgtable.lastLevels;
+    if (pfn === NO_PAGE) return NO_PAGE;
+    this.tlb.fill4k(vpn, pfn, this.pgtable.lastLevels);
+    return pfn;
   }
 
   /** A kernel address as the kernel prints it: x86_64 sign-extended to 64 bits, i386 as 32 bits. */
@@ -476,6 +619,11 @@ export class Machine {
       if (errs.length > 20) break;
     }
     this.slub.checkInvariants(errs);
+    this.vmallocLayer.checkInvariants(errs, this.vmapBlocks.mappedPages());
+    this.vmapBlocks.checkInvariants(errs);
+    for (const t of this.pgtable.tablePfns()) {
+      if ((mm.flags[t] & PGTY_MASK) !== PGTY_TABLE || mm.refcount[t] !== 1) errs.push(`page table pfn ${t} is not a PageTable page with one reference`);
+    }
     if (errs.length) throw new Error(`checkInvariants: ${errs.length} problem(s):\n  ${errs.slice(0, 20).join('\n  ')}`);
   }
 

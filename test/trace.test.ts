@@ -12,7 +12,8 @@ const FIX = new URL('./fixtures/real/', import.meta.url);
 
 /** The print fmt's format string of a real event, as a regex over the printed fields. */
 function fieldRegex(event: string): RegExp {
-  const text = readFileSync(new URL(`formats/kmem/${event}/format`, FIX), 'utf8');
+  const system = /vmap/.test(event) ? 'vmalloc' : 'kmem';
+  const text = readFileSync(new URL(`formats/${system}/${event}/format`, FIX), 'utf8');
   const fmt = /print fmt: "([^"]*)"/.exec(text)![1];
   const conv: Record<string, string> = {
     '%p': '[0-9a-f]{16}', '%pS': '\\S+', '%lx': '[0-9a-f]+', '%d': '-?\\d+', '%u': '\\d+', '%s': '\\S+',
@@ -58,6 +59,12 @@ function traced(): Machine {
   const c = m.kmemCacheCreate('anon_vma', 88)!;
   const a = m.kmemCacheAlloc(c, GFP.KERNEL | GFP.ACCOUNT, '__anon_vma_prepare+0x11f/0x1e0');
   m.kmemCacheFree(c, a, '__put_anon_vma+0x44/0x90');
+  // vmalloc events: areas allocated (one that cannot fit fails), freed lazily, purged.
+  const v = [m.vmalloc(16384), m.vmalloc(8192)];
+  const start = m.vmallocLayer.start;
+  expect(m.vmallocNodeRange(1 << 20, { gfp: GFP.KERNEL | GFP.NOWARN, start, end: start + (64 << 10) })).toBe(0);
+  for (const a of v) m.vfree(a);
+  expect(m.purgeVmapAreaLazy()).toBe(true);
   return m;
 }
 
@@ -80,7 +87,7 @@ describe('tracepoints match the kernel\'s format files', () => {
   }
 
   it('the real captured lines match the same regexes (the regexes are not vacuous)', () => {
-    const real = [...realLines('page-alloc.txt'), ...realLines('page-alloc.pipe.txt'), ...realLines('slab.txt')];
+    const real = [...realLines('page-alloc.txt'), ...realLines('page-alloc.pipe.txt'), ...realLines('slab.txt'), ...realLines('vmalloc.txt')];
     const seen = new Set<string>();
     for (const line of real) {
       const e = ENVELOPE.exec(line);

@@ -531,12 +531,17 @@ export class PageAlloc {
     return NO_PAGE;
   }
 
-  /** warn_alloc(): the kernel's failure report, unless __GFP_NOWARN. */
+  /** warn_alloc() for a page allocation: the kernel's failure report, unless __GFP_NOWARN. */
   warnAlloc(gfp: number, order: number): void {
+    this.warnAllocMsg(gfp, 'page allocation failure', `page allocation failure: order:${order}`);
+  }
+
+  /** warn_alloc(gfp, NULL, fmt, ...): `comm: <message>, mode:...`, the CPU line and the free areas. */
+  warnAllocMsg(gfp: number, kind: string, message: string): void {
     if (gfp & GFP.NOWARN) return;
     const t = this.sched.current;
-    this.printk.warn('page allocation failure', [
-      `${t.comm}: page allocation failure: order:${order}, mode:${formatGfpMode(gfp)}, nodemask=(null)`,
+    this.printk.warn(kind, [
+      `${t.comm}: ${message}, mode:${formatGfpMode(gfp)}, nodemask=(null)`,
       `CPU: ${t.cpu} UID: 0 PID: ${t.pid} Comm: ${t.comm} Not tainted 6.18.0-mmlab #1`,
       ...showFreeAreas(this.zones, this.gfpZoneTable[gfp & 0xf]),
     ]);

@@ -146,7 +146,7 @@ export class TraceBuffer {
     // irqs-off, need-resched, hardirq/softirq, preempt-depth, migrate-disable (trace_print_lat_fmt).
     const lat = `${c & (1 << 10) ? 'd' : '.'}.${hard && soft ? 'H' : hard ? 'h' : soft ? 's' : '.'}${depth ? depth.toString(16) : '.'}.`;
     for (let k = 0; k < NARGS; k++) this.scratch[k] = this.args[i * NARGS + k];
-    const fields = formatFields(this.ev[i], this.scratch, this.s0[i], this.s1[i], (v) => this.ptr(v));
+    const fields = formatFields(this.ev[i], this.scratch, this.s0[i], this.s1[i], (v) => this.ptr(v), this.ptrDigits === 16);
     return `${comm.padStart(16)}-${String(this.pid[i]).padEnd(7)} [${String(c & 0x3ff).padStart(3, '0')}] ${lat} ${ts.padStart(12)}: ${TRACE_EVENTS[this.ev[i]]}: ${fields}`;
   }
 

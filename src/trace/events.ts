@@ -1,5 +1,5 @@
 /**
- * The tracepoints the model emits, as include/trace/events/kmem.h defines them: each event's fields are
+ * The tracepoints the model emits, as include/trace/events/kmem.h and vmalloc.h define them: each event's fields are
  * recorded as numbers (and at most two strings the caller already holds: a call site, a cache name) and
  * turned into the kernel's TP_printk text only when the trace is read, so a long run with a bounded ring
  * formats only the lines it keeps.
@@ -18,6 +18,9 @@ export const TRACE_EVENTS = [
   'kfree',
   'kmem_cache_alloc',
   'kmem_cache_free',
+  'alloc_vmap_area',
+  'free_vmap_area_noflush',
+  'purge_vmap_area_lazy',
 ] as const;
 export type TraceEvent = (typeof TRACE_EVENTS)[number];
 
@@ -31,6 +34,9 @@ export const EV_KMALLOC = 6;
 export const EV_KFREE = 7;
 export const EV_KMEM_CACHE_ALLOC = 8;
 export const EV_KMEM_CACHE_FREE = 9;
+export const EV_ALLOC_VMAP_AREA = 10;
+export const EV_FREE_VMAP_AREA_NOFLUSH = 11;
+export const EV_PURGE_VMAP_AREA_LAZY = 12;
 
 /** x86_64's vmemmap_base (0xffffea0000000000, low 48 bits): the struct page a page= field points at. */
 const VMEMMAP_BASE = 0xea0000000000;
@@ -50,8 +56,21 @@ export function pagePtr(pfn: number): number {
   return VMEMMAP_BASE + pfn * 64;
 }
 
+/**
+ * An unsigned long holding a kernel address, in hex without 0x: x86_64 addresses are kept as their low 48
+ * bits and printed sign-extended to 64 (`long64`), i386 ones as they are.
+ */
+export function longHex(addr: number, long64: boolean): string {
+  return long64 && addr >= 0x800000000000 ? 'ffff' + addr.toString(16).padStart(12, '0') : addr.toString(16);
+}
+
+/** The same in decimal (`%lu`), exact beyond 2^53 (formatting only: never on a hot path). */
+export function longDec(addr: number, long64: boolean): string {
+  return long64 && addr >= 0x800000000000 ? (BigInt(addr) + 0xffff000000000000n).toString() : String(addr);
+}
+
 /** TP_printk() of event `ev` for the record's fields a[0..6], s0, s1. */
-export function formatFields(ev: number, a: Float64Array, s0: string, s1: string, ptr: PtrFormat): string {
+export function formatFields(ev: number, a: Float64Array, s0: string, s1: string, ptr: PtrFormat, long64 = true): string {
   switch (ev) {
     case EV_MM_PAGE_ALLOC: {
       // A failed allocation records pfn -1: page=NULL pfn=0.
@@ -80,6 +99,13 @@ export function formatFields(ev: number, a: Float64Array, s0: string, s1: string
       return `call_site=${s0} ptr=${ptr(a[0])} name=${s1} bytes_req=${a[1]} bytes_alloc=${a[2]} gfp_flags=${formatGfp(a[3])} node=-1 accounted=${a[4] ? 'true' : 'false'}`;
     case EV_KMEM_CACHE_FREE:
       return `call_site=${s0} ptr=${ptr(a[0])} name=${s1}`;
+    case EV_ALLOC_VMAP_AREA:
+      // a: addr (vend when failed), size, align, vstart, vend, failed. "va_start: %lu" is the kernel's own text.
+      return `va_start: ${longDec(a[0], long64)} size=${a[1]} align=${a[2]} vstart=0x${longHex(a[3], long64)} vend=0x${longHex(a[4], long64)} failed=${a[5]}`;
+    case EV_FREE_VMAP_AREA_NOFLUSH:
+      return `va_start=0x${longHex(a[0], long64)} nr_lazy=${a[1]} nr_lazy_max=${a[2]}`;
+    case EV_PURGE_VMAP_AREA_LAZY:
+      return `start=0x${longHex(a[0], long64)} end=0x${longHex(a[1], long64)} num_purged=${a[2]}`;
     default:
       throw new Error(`trace: no format for event ${ev}`);
   }
