@@ -362,10 +362,11 @@ export class Vmalloc {
     }
     const before = this.d.pgtable.allocated;
     const ret = this.d.pgtable.mapPages(addr, pfns, GFP_PGTABLE_KERNEL);
+    // What the page allocator made of GFP_PGTABLE_KERNEL under the scope in force.
+    const effective = s.currentGfpContext(GFP_PGTABLE_KERNEL);
     if (scoped === 1) s.memallocNofsRestore(restore);
     else if (scoped === 2) s.memallocNoioRestore(restore);
     const tables = this.d.pgtable.allocated - before;
-    const effective = s.currentGfpContext(GFP_PGTABLE_KERNEL);
     if (tables > 0 && fsio !== (GFP.FS | GFP.IO) && (effective & (GFP.FS | GFP.IO) & ~fsio) !== 0) {
       this.stats.pgtableIgnoredScope += tables;
       if (!this.scopeReported) {

@@ -87,6 +87,8 @@ export function nodeItem(m: Machine, name: string): number {
       return m.slub.counters.reclaimablePages;
     case 'nr_slab_unreclaimable':
       return m.slub.counters.unreclaimablePages + m.slab.largePages;
+    case 'nr_page_table_pages':
+      return m.pgtable.nrTables;
     default:
       return 0;
   }

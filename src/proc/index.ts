@@ -8,6 +8,7 @@ import { renderExtfragIndex, renderUnusableIndex } from './extfrag.js';
 import { renderMeminfo } from './meminfo.js';
 import { renderPagetypeinfo } from './pagetypeinfo.js';
 import { renderSlabinfo } from './slabinfo.js';
+import { renderVmallocinfo } from './vmallocinfo.js';
 import { renderVmstat } from './vmstat.js';
 import { renderZoneinfo } from './zoneinfo.js';
 
@@ -18,6 +19,7 @@ const RENDERERS = {
   meminfo: renderMeminfo,
   vmstat: renderVmstat,
   slabinfo: renderSlabinfo,
+  vmallocinfo: renderVmallocinfo,
   'extfrag/extfrag_index': renderExtfragIndex,
   'extfrag/unusable_index': renderUnusableIndex,
 } as const;

@@ -1,8 +1,8 @@
 /**
  * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show, 6.18 field order; arch/x86 direct-map lines).
  * Values the model has: MemTotal, MemFree, MemAvailable (si_mem_available), the slab fields, CommitLimit, the highmem split
- * on i386, VmallocTotal, Hugepagesize and the DirectMap sizes; the rest are 0 until the layer that keeps
- * them exists (page cache, slab, swap, vmalloc arrive in later layers).
+ * on i386, PageTables (the kernel's vmalloc page tables), VmallocTotal, VmallocUsed, Hugepagesize and the
+ * DirectMap sizes; the rest are 0 until the layer that keeps them exists (page cache, swap, ...).
  */
 import type { Machine } from '../machine.js';
 
@@ -46,13 +46,15 @@ export function renderMeminfo(m: Machine): string {
   out += kb('Slab', K(sReclaimable + sUnreclaim));
   out += kb('SReclaimable', K(sReclaimable));
   out += kb('SUnreclaim', K(sUnreclaim));
-  for (const l of ['KernelStack', 'PageTables', 'SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
+  out += kb('KernelStack', 0) + kb('PageTables', K(m.pgtable.nrTables));
+  for (const l of ['SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
   // CommitLimit: overcommit_ratio (50%) of RAM plus swap.
   out += kb('CommitLimit', K(Math.floor(total / 2)));
   out += kb('Committed_AS', 0);
   // VMALLOC_TOTAL: 32 TiB on x86_64 (4-level); on i386 the vmalloc= area less the 8 MiB VMALLOC_OFFSET gap.
   out += kb('VmallocTotal', i386 ? Math.max(0, (m.cfg.vmallocSize - 8 * MIB) / 1024) : 34359738367);
-  out += kb('VmallocUsed', 0) + kb('VmallocChunk', 0) + kb('Percpu', 0);
+  // VmallocUsed: vmalloc_nr_pages(), the pages vmalloc allocated; VmallocChunk has printed 0 since 4.1.
+  out += kb('VmallocUsed', K(m.vmallocLayer.nrVmallocPages)) + kb('VmallocChunk', 0) + kb('Percpu', 0);
   if (!i386) {
     for (const l of ['AnonHugePages', 'ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped']) out += kb(l, 0);
   }
