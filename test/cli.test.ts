@@ -28,6 +28,11 @@ describe('mmlab command', () => {
     expect(r.out).toMatch(/^mixed\s+.+\(default\)$/m);
   });
 
+  it('lists a scenario\'s parameters under its line', async () => {
+    const r = await mmlab('scenarios');
+    expect(r.out).toMatch(/^xfs-buffers\s+.+\n\s+--param dirblksize=65536\s+directory block size.+\n\s+--param method=all\s+how buffers are mapped/m);
+  });
+
   it('runs the default scenario and prints a summary with the per-order table', async () => {
     const r = await mmlab('run', '--steps', '20000', '--mem', '256M');
     expect(r.code).toBe(0);
@@ -52,7 +57,7 @@ describe('mmlab command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mmlab-out-'));
     const r = await mmlab('run', '--steps', '5000', '--mem', '128M', '--out', dir);
     expect(r.code).toBe(0);
-    for (const f of ['proc/buddyinfo', 'proc/pagetypeinfo', 'proc/zoneinfo', 'proc/meminfo', 'proc/vmstat',
+    for (const f of ['proc/buddyinfo', 'proc/pagetypeinfo', 'proc/zoneinfo', 'proc/meminfo', 'proc/vmstat', 'proc/vmallocinfo',
       'debug/extfrag/extfrag_index', 'debug/extfrag/unusable_index', 'trace.txt', 'dmesg.txt', 'result.json']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
@@ -71,6 +76,41 @@ describe('mmlab command', () => {
     expect([normal.managed, normal.min, normal.low, normal.high]).toEqual([262144, 4263, 5328, 6393]);
   });
 
+  it('--param sets scenario parameters, and the defaults fill the rest', async () => {
+    const r = await mmlab('run', 'xfs-buffers', '--param', 'method=vmap', '--param', 'dirblksize=16k', '--steps', '300', '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect([doc.metrics.method, doc.metrics.dirblksize]).toEqual(['vmap', 16384]);
+    expect(Object.keys(doc.metrics.methods)).toEqual(['vmap']);
+    expect(doc.metrics.methods.vmap.allocated).toBe(300);
+    const d = await mmlab('run', 'xfs-buffers', '--param', 'method=vmalloc', '--steps', '100', '--json');
+    expect(JSON.parse(d.out).metrics.dirblksize).toBe(65536);
+  });
+
+  it('--vmalloc sizes i386\'s vmalloc area: a small one runs out with the kernel\'s message', async () => {
+    const r = await mmlab('run', 'xfs-buffers', '--arch', 'i386', '--mem', '1G', '--vmalloc', '32M', '--param', 'method=vmalloc', '--steps', '2000');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/24 MiB of vmalloc space \(vmalloc=32M\)/);
+    expect(r.out).toMatch(/vmalloc: stopped at step \d+ with 361 buffers live \(vmalloc space\): vmap allocation for size 69632 failed: use vmalloc=<size> to increase size/);
+    const json = await mmlab('run', 'xfs-buffers', '--arch', 'i386', '--mem', '1G', '--vmalloc', '32M', '--param', 'method=vmalloc', '--steps', '100', '--json');
+    expect(JSON.parse(json.out).machine.vmallocSize).toBe(32 << 20);
+  });
+
+  it('--kernel picks the kernel whose behaviour the machine follows', async () => {
+    const old = JSON.parse((await mmlab('run', 'xfs-buffers', '--kernel', '5.16', '--param', 'method=vmalloc', '--steps', '200', '--json')).out);
+    const now = JSON.parse((await mmlab('run', 'xfs-buffers', '--param', 'method=vmalloc', '--steps', '200', '--json')).out);
+    expect([old.machine.kernel, now.machine.kernel]).toEqual(['5.16', '6.18']);
+    expect(old.metrics.methods.vmalloc.pgtableIgnoredScope).toBeGreaterThan(0);
+    expect(now.metrics.methods.vmalloc.pgtableIgnoredScope).toBe(0);
+  });
+
+  it('--out writes /proc/vmallocinfo with the scenario\'s areas', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mmlab-out-'));
+    const r = await mmlab('run', 'xfs-buffers', '--param', 'method=vmalloc', '--steps', '50', '--out', dir);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, 'proc/vmallocinfo'), 'utf8')).toMatch(/ 69632 kmem_alloc_large\+0x6e\/0x130 \[xfs\] pages=16 vmalloc/);
+  });
+
   it.each([
     [['run', 'nosuch'], /unknown scenario 'nosuch' \(expected one of: mixed/],
     [['run', '--mem', '12Q'], /--mem: expected a size such as 512M, 4G or 64G, got '12Q'/],
@@ -80,6 +120,14 @@ describe('mmlab command', () => {
     [['run', '--policy', 'fallback=vcompound'], /--policy: unknown switch 'fallback'/],
     [['run', '--policy', 'mobilityGrouping=maybe'], /--policy mobilityGrouping: expected true or false, got 'maybe'/],
     [['run', '--zoneinfo', '/nonexistent'], /--zoneinfo: cannot read '\/nonexistent'/],
+    [['run', 'xfs-buffers', '--param', 'blocksize=4096'], /--param: unknown parameter 'blocksize' for xfs-buffers \(expected one of: dirblksize, method\)/],
+    [['run', '--param', 'method=vmalloc'], /--param: unknown parameter 'method' for mixed \(it takes no parameters\)/],
+    [['run', 'xfs-buffers', '--param', 'dirblksize=5000'], /--param dirblksize: expected a power of two from 8192 to 65536 .*, got '5000'/],
+    [['run', 'xfs-buffers', '--param', 'method=kmalloc'], /--param method: expected one of vmalloc, vm_map_ram, vmap, all, got 'kmalloc'/],
+    [['run', 'xfs-buffers', '--param', 'dirblksize'], /--param: expected KEY=VALUE, got 'dirblksize'/],
+    [['run', '--kernel', 'six'], /--kernel: expected a version such as 6.18 or 5.16, got 'six'/],
+    [['run', '--vmalloc', 'lots'], /--vmalloc: expected a size such as 512M, 4G or 64G, got 'lots'/],
+    [['run', '--arch', 'i386', '--vmalloc', '6M'], /vmalloc: expected a multiple of 4M of at least 16M, got 6M/],
     [['run', '--bogus'], /unknown option '--bogus'/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('bad input %j: a clear message and exit 2', async (args, message) => {

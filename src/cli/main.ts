@@ -1,16 +1,17 @@
 /**
  * The mmlab command. `mmlab run [SCENARIO]` boots a machine, runs a scenario and prints a summary (or JSON,
- * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios.
+ * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios and
+ * the parameters they take (`--param key=value`).
  * Bad options get one clear message and exit status 2.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, parseSize, type MachineConfig, type Policy } from '../config.js';
+import { DEFAULT_POLICY, kernelVersionCode, parseSize, type MachineConfig, type Policy } from '../config.js';
 import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js';
-import type { ScenarioResult } from '../workloads/scenario.js';
+import { resolveParams, unknownParam, type ScenarioResult } from '../workloads/scenario.js';
 import { formatResult } from './report.js';
 import { progressBar } from './progress.js';
 
@@ -28,7 +29,10 @@ interface RunOpts {
   json?: boolean;
   out?: string;
   zoneinfo?: string;
+  kernel?: string;
+  vmalloc?: string;
   policy: string[];
+  param: string[];
 }
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -44,7 +48,12 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .description('list the scenarios')
     .action(() => {
       const w = Math.max(...SCENARIOS.map((s) => s.name.length));
-      for (const s of SCENARIOS) out.write(`${s.name.padEnd(w)}  ${s.description}${s.name === DEFAULT_SCENARIO ? ' (default)' : ''}\n`);
+      for (const s of SCENARIOS) {
+        out.write(`${s.name.padEnd(w)}  ${s.description}${s.name === DEFAULT_SCENARIO ? ' (default)' : ''}\n`);
+        const params = Object.entries(s.params ?? {}).map(([k, p]) => [`--param ${k}=${p.default}`, p.description]);
+        const pw = Math.max(0, ...params.map(([a]) => a.length));
+        for (const [a, d] of params) out.write(`${''.padEnd(w)}    ${a.padEnd(pw)}  ${d}\n`);
+      }
     });
 
   program
@@ -57,6 +66,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--seed <n>', 'random seed', '1')
     .option('--steps <n>', 'scenario size in operations (default: the scenario\'s)')
     .option('--zoneinfo <file>', 'boot with the zones of a real machine\'s /proc/zoneinfo')
+    .option('--kernel <version>', 'kernel version whose behaviour to follow where mainline changed it, e.g. 5.16 (default 6.18)')
+    .option('--vmalloc <size>', 'size of the vmalloc area, the i386 vmalloc= boot option (default 128M)')
+    .option('--param <key=value>', 'scenario parameter, repeatable (see `mmlab scenarios`)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--policy <key=value>', `policy switch, repeatable (${Object.keys(DEFAULT_POLICY).join(', ')})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--json', 'print the result as one JSON document')
     .option('--out <dir>', 'write proc/, debug/extfrag/, trace.txt, dmesg.txt and result.json to DIR')
@@ -99,7 +111,31 @@ function runCommand(name: string, opts: RunOpts, out: NodeJS.WritableStream, err
       throw new UsageError(`--zoneinfo: cannot read '${opts.zoneinfo}': ${(e as Error).message}`);
     }
   }
+  if (opts.kernel !== undefined) {
+    try {
+      kernelVersionCode(opts.kernel);
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+    cfg.kernel = opts.kernel;
+  }
+  if (opts.vmalloc !== undefined) {
+    try {
+      parseSize(opts.vmalloc, '--vmalloc');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    cfg.vmallocSize = opts.vmalloc;
+  }
   cfg.policy = parsePolicy(opts.policy);
+  const params = parseParams(opts.param);
+  const unknown = unknownParam(scenario, params);
+  if (unknown) throw new UsageError(`--param: ${unknown}`);
+  try {
+    resolveParams(scenario, params);
+  } catch (e) {
+    throw new UsageError(`--param ${(e as Error).message}`);
+  }
   const steps = opts.steps === undefined ? undefined : int(opts.steps, '--steps', 1);
   let m: Machine;
   try {
@@ -112,7 +148,7 @@ function runCommand(name: string, opts: RunOpts, out: NodeJS.WritableStream, err
     m.trace.enable('all');
   }
   const bar = !opts.json && (out as NodeJS.WriteStream).isTTY ? progressBar(err) : undefined;
-  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, progress: bar?.update });
+  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, params, machineConfig: cfg, progress: bar?.update });
   bar?.stop();
   const doc = resultDocument(m, result);
   if (opts.out) writeOutDir(opts.out, m, doc);
@@ -128,6 +164,7 @@ function resultDocument(m: Machine, result: ScenarioResult): Record<string, unkn
       nrCpus: m.cfg.nrCpus,
       seed: m.cfg.seed,
       kernel: m.cfg.kernel,
+      vmallocSize: m.cfg.vmallocSize,
       policy: m.cfg.policy,
       totalramPages: m.totalramPages,
       minFreeKbytes: m.minFreeKbytes,
@@ -175,6 +212,17 @@ function int(text: string, what: string, min: number): number {
   const n = Number(text);
   if (n < min) throw new UsageError(`${what}: expected at least ${min}, got ${n}`);
   return n;
+}
+
+/** --param KEY=VALUE items; a key given twice takes the last value. */
+function parseParams(items: string[]): Record<string, string> {
+  const params: Array<[string, string]> = [];
+  for (const item of items) {
+    const m = /^([A-Za-z][\w-]*)=(.*)$/.exec(item);
+    if (!m) throw new UsageError(`--param: expected KEY=VALUE, got '${item}'`);
+    params.push([m[1], m[2]]);
+  }
+  return Object.fromEntries(params);
 }
 
 function parsePolicy(items: string[]): Partial<Policy> {

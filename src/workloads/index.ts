@@ -2,8 +2,9 @@
 import { mixedScenario } from './mixed.js';
 import type { Scenario } from './scenario.js';
 import { slabChurnScenario } from './slab_churn.js';
+import { xfsBuffersScenario } from './xfs_buffers.js';
 
-export const SCENARIOS: Scenario[] = [mixedScenario, slabChurnScenario];
+export const SCENARIOS: Scenario[] = [mixedScenario, slabChurnScenario, xfsBuffersScenario];
 export const DEFAULT_SCENARIO = 'mixed';
 
 export function findScenario(name: string): Scenario | undefined {

@@ -24,6 +24,16 @@ export interface RunOptions {
   seed: number;
   /** Scale of the run (operations); each scenario has its default. */
   steps?: number;
+  /**
+   * The scenario's parameters as given (`--param key=value`); absent or empty means all defaults. Optional so
+   * that callers of scenarios without parameters need not pass it.
+   */
+  params?: Record<string, string>;
+  /**
+   * The configuration `m` was booted with: a scenario that compares variants boots a fresh machine from it
+   * for each variant after the first, so that every variant starts from the same state.
+   */
+  machineConfig?: MachineConfig;
   /** Called now and then with the share of the run done, for a progress bar. */
   progress?: (done: number, total: number) => void;
 }
@@ -35,5 +45,40 @@ export interface Scenario {
   /** Machine defaults the scenario is meant for; the command line overrides them. */
   machine: Partial<MachineConfig>;
   defaultSteps: number;
+  /** The parameters it accepts, with their defaults (as strings, as the command line gives them). */
+  params?: Record<string, ScenarioParam>;
+  /**
+   * Check parameter values (defaults filled in); throws an Error naming the parameter and what was expected.
+   * The CLI calls it before booting, so that a bad value is a usage error; run() checks again.
+   */
+  checkParams?(params: Record<string, string>): void;
   run(m: Machine, opts: RunOptions): ScenarioResult;
+}
+
+export interface ScenarioParam {
+  default: string;
+  description: string;
+}
+
+/** The message for a parameter `s` does not declare, or undefined if every key in `given` is one of its. */
+export function unknownParam(s: Scenario, given: Record<string, string>): string | undefined {
+  const decl = s.params ?? {};
+  const bad = Object.keys(given).find((k) => !Object.hasOwn(decl, k));
+  if (bad === undefined) return undefined;
+  const known = Object.keys(decl);
+  return `unknown parameter '${bad}' for ${s.name} (${known.length ? `expected one of: ${known.join(', ')}` : 'it takes no parameters'})`;
+}
+
+/**
+ * The parameters a run gets: the scenario's defaults overridden by `given`, checked by the scenario. An unknown
+ * key or a bad value throws an Error that names the parameter and what was expected.
+ */
+export function resolveParams(s: Scenario, given: Record<string, string> = {}): Record<string, string> {
+  const unknown = unknownParam(s, given);
+  if (unknown) throw new Error(unknown);
+  const out: Record<string, string> = {};
+  for (const [k, p] of Object.entries(s.params ?? {})) out[k] = p.default;
+  Object.assign(out, given);
+  s.checkParams?.(out);
+  return out;
 }
