@@ -12,7 +12,17 @@
  * a raw free-index stack for reference, and @thi.ng/malloc's MemPool. Slab figures: kmalloc(64)+kfree and
  * kmem_cache_alloc+kmem_cache_free on a 192-byte cache (a bare pair, and 256 outstanding), and a kmalloc mix
  * of sizes 8..8192 with 256 outstanding, each against MemPool malloc+free of the same sizes in the same
- * pattern. Ratios against the
+ * pattern. vmalloc figures (each on its own machine, checked after the run):
+ *   vmalloc.64k.bare        vmalloc(65536)+vfree pairs; vfree is lazy, so the steady state includes the purges
+ *                           (one per lazy_max_pages of lazily freed area), as in the kernel
+ *   vmap_ram.4.bare         vm_map_ram(4 pages)+vm_unmap_ram pairs over 4 order-0 pages allocated once; the
+ *                           per-CPU vmap blocks fill, get freed and purged as they go
+ *   read.1m.direct_map      a sequential read of a 1 MiB block (order 8) through the direct map, and of a
+ *   read.1m.vmalloc         vmalloc(1 MiB) buffer, as 256 m.read(addr + off, 4096) calls; one op = 1 MiB
+ *   read.1m.model           not a timing: one pass of each read with the TLB flushed first (cold) and one
+ *                           right after (warm), giving the model clock advanced (TLB hits and page-table walk
+ *                           levels, src/mm/tlb.ts) and the TLB walks per pass, and the vmalloc/direct ratios
+ * Ratios against the
  * acceptance targets are printed as PASS/FAIL, but the exit status is 0 either way: the figures are tracked,
  * not gated. JSON keys are stable; later figures are added as new keys.
  */
@@ -84,6 +94,13 @@ const SLAB_MIX_SEQUENCE = 1 << 16;
 /** MemPool buffers for the slab baselines: 256 blocks of up to 8 KiB, with room for the pool's fragmentation. */
 const THING_SLAB_POOL_BYTES = 8 << 20;
 const THING_MIX_POOL_BYTES = 32 << 20;
+/** vmalloc figures: a 64 KiB vmalloc, a 4-page vm_map_ram, and a 1 MiB buffer read in 4 KiB chunks. */
+const VMALLOC_SIZE = 65536;
+const VMAP_RAM_PAGES = 4;
+const READ_BYTES = 1 << 20;
+const READ_CHUNK = 4096;
+/** The 1 MiB direct-map block: order 8. */
+const READ_ORDER = 8;
 /** Acceptance targets. */
 const TARGET_ORDER0_VS_RAW_MAX = 30;
 const TARGET_THING_VS_ORDER0_MIN = 3;
@@ -391,6 +408,56 @@ function thingMix(pool: MemPool, w: SlabMix, held: Int32Array, iters: number): n
   return iters;
 }
 
+// The vmalloc bodies.
+
+function vmallocBare(m: Machine, size: number, iters: number): number {
+  for (let i = 0; i < iters; i++) {
+    const a = m.vmalloc(size);
+    if (a === 0) throw new Error(`vmalloc(${size}) failed`);
+    m.vfree(a);
+  }
+  return iters;
+}
+
+function vmapRamBare(m: Machine, pfns: readonly number[], iters: number): number {
+  const n = pfns.length;
+  for (let i = 0; i < iters; i++) {
+    const a = m.vmMapRam(pfns);
+    if (a === 0) throw new Error(`vm_map_ram(${n} pages) failed`);
+    m.vmUnmapRam(a, n);
+  }
+  return iters;
+}
+
+/** Read `bytes` at `addr` sequentially in `chunk`-byte m.read calls, `iters` times; one op is one pass. */
+function readSeq(m: Machine, addr: number, bytes: number, chunk: number, iters: number): number {
+  let s = 0;
+  for (let i = 0; i < iters; i++) {
+    for (let off = 0; off < bytes; off += chunk) s += m.read(addr + off, chunk)[(off >>> 12) & (chunk - 1)];
+  }
+  consume(s);
+  return iters;
+}
+
+/** One pass of a read, as the model sees it: the model clock advanced, and the TLB's counters. */
+interface ReadPass {
+  modelNs: number;
+  walks: number;
+  walkLevels: number;
+}
+
+function readPass(m: Machine, addr: number, bytes: number, chunk: number, expect: (off: number) => number): ReadPass {
+  const st = m.tlb.stats;
+  const ns0 = m.clock.ns;
+  const w0 = st.walks;
+  const l0 = st.walkLevels;
+  for (let off = 0; off < bytes; off += chunk) {
+    const b = m.read(addr + off, chunk);
+    if (b[0] !== expect(off) || b[chunk - 1] !== expect(off + chunk - 1)) throw new Error(`read at +${off}: not the bytes written`);
+  }
+  return { modelNs: m.clock.ns - ns0, walks: st.walks - w0, walkLevels: st.walkLevels - l0 };
+}
+
 // --- figures ------------------------------------------------------------------------------------------
 
 interface Figure extends Measurement {
@@ -417,6 +484,25 @@ function verify(m: Machine, freeBefore: number, what: string): void {
 function verifySlab(m: Machine, freeBefore: number, what: string): void {
   for (const s of m.kmemCaches()) m.kmemCacheShrink(s);
   verify(m, freeBefore, what);
+}
+
+/**
+ * After a vmalloc benchmark: purge what vmap blocks and lazily freed areas still hold, then the machine must be
+ * consistent, have logged no report, and hold all its pages again except the page tables the vmalloc range
+ * has grown (mainline never frees kernel page tables; the model's default policy keeps them too).
+ */
+function verifyVmalloc(m: Machine, freeBefore: number, tablesBefore: number, what: string): void {
+  m.vmUnmapAliases();
+  m.vmallocLayer.purgeFragmentedBlocks();
+  m.purgeVmapAreaLazy();
+  for (const s of m.kmemCaches()) m.kmemCacheShrink(s);
+  m.drainAllPages();
+  m.checkInvariants();
+  if (m.printk.reportCounts.size) throw new Error(`${what}: the model logged ${[...m.printk.reportCounts.keys()].join(', ')}`);
+  if (m.vmapBlocks.nrBlocks !== 0) throw new Error(`${what}: ${m.vmapBlocks.nrBlocks} vmap blocks left after the purge`);
+  const tables = m.pgtable.nrTables - tablesBefore;
+  const missing = freeBefore - m.freePagesTotal();
+  if (missing !== tables) throw new Error(`${what}: ${missing} pages not returned after the run, ${tables} of them new page tables`);
 }
 
 function main(): void {
@@ -538,6 +624,70 @@ function main(): void {
   }
   tasks.push({ id: `baseline.thing_malloc_mix.outstanding${OUTSTANDING}`, run: (it) => thingMix(tpoolMix, tMixState, tMixHeld, it) });
 
+  // 8: vmalloc. Each figure on its own machine, its free pages and page tables counted before its setup; the
+  // check after the run undoes the setup (teardown) and tells the page tables the range has grown from leaks.
+  const vmallocMachine = (what: string, setup: (m: Machine) => () => void): Machine => {
+    const m = Machine.boot({ ...PAGE_MACHINE });
+    const free0 = m.freePagesTotal();
+    const tables0 = m.pgtable.nrTables;
+    const teardown = setup(m);
+    after.push(() => {
+      teardown();
+      verifyVmalloc(m, free0, tables0, what);
+    });
+    return m;
+  };
+  const vm1 = vmallocMachine('vmalloc 64k bare', () => () => {});
+  tasks.push({ id: 'vmalloc.64k.bare', run: (it) => vmallocBare(vm1, VMALLOC_SIZE, it) });
+  // The 4 pages are allocated once, and freed before the check.
+  const ramPfns: number[] = [];
+  const vm2 = vmallocMachine('vm_map_ram 4 bare', (m) => {
+    for (let i = 0; i < VMAP_RAM_PAGES; i++) {
+      const pfn = m.allocPages(GFP.KERNEL, 0);
+      if (pfn < 0) throw new Error('allocPages for vm_map_ram failed');
+      ramPfns.push(pfn);
+    }
+    return () => {
+      for (const pfn of ramPfns) m.freePages(pfn, 0);
+    };
+  });
+  tasks.push({ id: `vmap_ram.${VMAP_RAM_PAGES}.bare`, run: (it) => vmapRamBare(vm2, ramPfns, it) });
+  // The 1 MiB buffers, written with a pattern once so that the reads copy real frames.
+  const readByte = (off: number) => (off * 31 + (off >>> 12)) & 255;
+  const fillBuffer = (m: Machine, addr: number) => {
+    const page = new Uint8Array(READ_CHUNK);
+    for (let off = 0; off < READ_BYTES; off += READ_CHUNK) {
+      for (let j = 0; j < READ_CHUNK; j++) page[j] = readByte(off + j);
+      m.write(addr + off, page);
+    }
+  };
+  let directAddr = 0;
+  const rd1 = vmallocMachine('read 1m direct map', (m) => {
+    const pfn = m.allocPages(GFP.KERNEL, READ_ORDER);
+    if (pfn < 0) throw new Error(`allocPages(GFP_KERNEL, ${READ_ORDER}) failed`);
+    directAddr = m.pageAddress(pfn);
+    fillBuffer(m, directAddr);
+    return () => m.freePages(pfn, READ_ORDER);
+  });
+  let vmallocAddr = 0;
+  const rd2 = vmallocMachine('read 1m vmalloc', (m) => {
+    vmallocAddr = m.vmalloc(READ_BYTES);
+    if (vmallocAddr === 0) throw new Error(`vmalloc(${READ_BYTES}) failed`);
+    fillBuffer(m, vmallocAddr);
+    return () => m.vfree(vmallocAddr);
+  });
+  // The model figures: one pass each after flush_tlb_all (cold), and one right after it (warm).
+  const modelPasses = (m: Machine, addr: number) => {
+    m.tlb.flushAllEntries();
+    const cold = readPass(m, addr, READ_BYTES, READ_CHUNK, readByte);
+    const warm = readPass(m, addr, READ_BYTES, READ_CHUNK, readByte);
+    return { cold, warm };
+  };
+  const directModel = modelPasses(rd1, directAddr);
+  const vmallocModel = modelPasses(rd2, vmallocAddr);
+  tasks.push({ id: 'read.1m.direct_map', run: (it) => readSeq(rd1, directAddr, READ_BYTES, READ_CHUNK, it) });
+  tasks.push({ id: 'read.1m.vmalloc', run: (it) => readSeq(rd2, vmallocAddr, READ_BYTES, READ_CHUNK, it) });
+
   const units: Record<string, string> = {
     'page_alloc.mixed': 'allocation (with its share of frees)',
     'baseline.raw_freelist.bare': 'pop+push pair',
@@ -556,6 +706,10 @@ function main(): void {
     [`baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`]: `malloc(${SLAB_CACHE_SIZE})+free pair`,
     [`baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: `malloc(${SLAB_CACHE_SIZE})+free pair`,
     [`baseline.thing_malloc_mix.outstanding${OUTSTANDING}`]: `free+malloc(${SLAB_MIX_MIN}..${SLAB_MIX_MAX}) pair`,
+    'vmalloc.64k.bare': `vmalloc(${VMALLOC_SIZE})+vfree pair`,
+    [`vmap_ram.${VMAP_RAM_PAGES}.bare`]: `vm_map_ram(${VMAP_RAM_PAGES} pages)+vm_unmap_ram pair`,
+    'read.1m.direct_map': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK})`,
+    'read.1m.vmalloc': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK})`,
   };
   const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress });
   for (const t of tasks) figures[t.id] = figure(units[t.id] ?? 'alloc+free pair', results.get(t.id)!);
@@ -565,6 +719,32 @@ function main(): void {
     allocsPerSec: mr.opsPerSec,
     freesPerAlloc: mixed.frees / mixed.allocs,
     outstandingAtEnd: mixed.n,
+  };
+  // The read's model figures (deterministic: one pass each, outside the harness), and the timed ratio beside them.
+  const dm = directModel;
+  const vm = vmallocModel;
+  figures['read.1m.model'] = {
+    unit: `one pass of ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK}) over 1 MiB; model ns from m.clock.ns, walks from m.tlb.stats`,
+    directMapColdModelNs: dm.cold.modelNs,
+    directMapColdWalks: dm.cold.walks,
+    directMapColdWalkLevels: dm.cold.walkLevels,
+    directMapWarmModelNs: dm.warm.modelNs,
+    directMapWarmWalks: dm.warm.walks,
+    directMapWarmWalkLevels: dm.warm.walkLevels,
+    vmallocColdModelNs: vm.cold.modelNs,
+    vmallocColdWalks: vm.cold.walks,
+    vmallocColdWalkLevels: vm.cold.walkLevels,
+    vmallocWarmModelNs: vm.warm.modelNs,
+    vmallocWarmWalks: vm.warm.walks,
+    vmallocWarmWalkLevels: vm.warm.walkLevels,
+    /** vmalloc/direct, from the cold passes (the TLB flushed before each, so both sides walk). */
+    modelCostRatio: vm.cold.modelNs / dm.cold.modelNs,
+    tlbWalksRatio: vm.cold.walks / dm.cold.walks,
+    tlbWalkLevelsRatio: vm.cold.walkLevels / dm.cold.walkLevels,
+    /** From the warm passes: the direct map then walks no more, so only the cost has a ratio. */
+    warmModelCostRatio: vm.warm.modelNs / dm.warm.modelNs,
+    /** The timed figures' ratio, read.1m.vmalloc ns / read.1m.direct_map ns (host time, not the model). */
+    timedNsRatio: (figures['read.1m.vmalloc'] as Figure).nsPerOp / (figures['read.1m.direct_map'] as Figure).nsPerOp,
   };
   for (const check of after) check();
   for (let k = 0; k < mixed.n; k++) mixed.m.freePages(mixed.pfns[k], mixed.orders[k]);
@@ -675,6 +855,18 @@ function main(): void {
         },
         thingMalloc: { poolBytes: THING_SLAB_POOL_BYTES, mixPoolBytes: THING_MIX_POOL_BYTES, opts: 'defaults (align 8, compact, split)' },
       },
+      vmalloc: {
+        machine: { ...PAGE_MACHINE, nrCpus, freshMachinePerFigure: true },
+        vmallocSize: VMALLOC_SIZE,
+        lazyMaxPages: vm1.vmallocLayer.lazyMaxPages,
+        vmapRamPages: VMAP_RAM_PAGES,
+        vmapBlockPages: vm2.vmapBlocks.bbmapBits,
+        read: {
+          bytes: READ_BYTES, chunkBytes: READ_CHUNK, directMapOrder: READ_ORDER, pattern: 'written once before timing',
+          tlbEntries4k: rd2.tlb.entries4k, tlbEntriesLarge: rd2.tlb.entriesLarge, pgtableLevels: rd2.pgtable.levels,
+          modelPasses: 'cold: after flush_tlb_all; warm: the pass right after',
+        },
+      },
       harness: { budgetMsPerFigure: opts.budgetMs, statistic: 'median of samples, ns per operation', sampling: 'round-robin over all figures, one sample each per round', warmup: 'calibration, then 3 rounds' },
     },
     figures,
@@ -733,10 +925,15 @@ function renderTable(
     [`baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`]: `@thi.ng/malloc ${SLAB_CACHE_SIZE}, bare`,
     [`baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`]: `@thi.ng/malloc ${SLAB_CACHE_SIZE}, ${OUTSTANDING} out`,
     [`baseline.thing_malloc_mix.outstanding${OUTSTANDING}`]: `@thi.ng/malloc ${SLAB_MIX_MIN}..${SLAB_MIX_MAX}, ${OUTSTANDING} live`,
+    'vmalloc.64k.bare': `mmlab vmalloc(${VMALLOC_SIZE / 1024}K)+vfree, bare pair`,
+    [`vmap_ram.${VMAP_RAM_PAGES}.bare`]: `mmlab vm_map_ram(${VMAP_RAM_PAGES} pages), bare pair`,
+    'read.1m.direct_map': 'mmlab read 1 MiB, direct map',
+    'read.1m.vmalloc': 'mmlab read 1 MiB, vmalloc',
   };
   for (const [k, name] of Object.entries(label)) {
     const f = figures[k] as Figure;
-    rows.push([name, fmtNs(f.nsPerOp), fmtRate(f.opsPerSec) + (k === 'page_alloc.mixed' ? 'allocs/s' : 'pairs/s'), `${fmtNs(f.p25Ns)}..${fmtNs(f.p75Ns)}`, f.unit]);
+    const rate = k.startsWith('read.') ? `${f.opsPerSec.toFixed(0)} MiB/s` : fmtRate(f.opsPerSec) + (k === 'page_alloc.mixed' ? 'allocs/s' : 'pairs/s');
+    rows.push([name, fmtNs(f.nsPerOp), rate, `${fmtNs(f.p25Ns)}..${fmtNs(f.p75Ns)}`, f.unit]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 4 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
@@ -752,6 +949,13 @@ function renderTable(
   out.push(`mem_map: ${(boot.memmapBytes / 2 ** 20).toFixed(1)} MiB for ${boot.nrPages} pfns = ${boot.metadataBytesPerPage.toFixed(3)} bytes per page (${boot.allMetadataBytesPerPage.toFixed(3)} with the pageblock bitmap)`);
   const mixed = figures['page_alloc.mixed'] as Record<string, number>;
   out.push(`mixed: ${mixed.freesPerAlloc.toFixed(3)} frees per allocation, ${mixed.outstandingAtEnd} outstanding at the end`);
+  const rm = figures['read.1m.model'] as Record<string, number>;
+  const pass = (p: string, w: string) =>
+    `${rm[`${p}${w}ModelNs`]} model ns, ${rm[`${p}${w}Walks`]} walks / ${rm[`${p}${w}WalkLevels`]} levels`;
+  out.push(`read 1 MiB, model (one pass, ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK}); cold = after flush_tlb_all, warm = the pass after):`);
+  out.push(`  direct map  cold ${pass('directMap', 'Cold')};  warm ${pass('directMap', 'Warm')}`);
+  out.push(`  vmalloc     cold ${pass('vmalloc', 'Cold')};  warm ${pass('vmalloc', 'Warm')}`);
+  out.push(`  vmalloc/direct: model cost ${rm.modelCostRatio.toFixed(2)}x cold (${rm.warmModelCostRatio.toFixed(2)}x warm), TLB walks ${rm.tlbWalksRatio.toFixed(2)}x cold (walk levels ${rm.tlbWalkLevelsRatio.toFixed(2)}x); timed ${rm.timedNsRatio.toFixed(2)}x`);
   out.push('');
   out.push('checks (tracked, not gated):');
   for (const c of Object.values(checks)) {
