@@ -18,7 +18,7 @@
  *   vmap_ram.4.bare         vm_map_ram(4 pages)+vm_unmap_ram pairs over 4 order-0 pages allocated once; the
  *                           per-CPU vmap blocks fill, get freed and purged as they go
  *   read.1m.direct_map      a sequential read of a 1 MiB block (order 8) through the direct map, and of a
- *   read.1m.vmalloc         vmalloc(1 MiB) buffer, as 256 m.read(addr + off, 4096) calls; one op = 1 MiB
+ *   read.1m.vmalloc         vmalloc(1 MiB) buffer, as 256 m.readInto(addr + off, buf4096) calls; one op = 1 MiB
  *   read.1m.model           not a timing: one pass of each read with the TLB flushed first (cold) and one
  *                           right after (warm), giving the model clock advanced (TLB hits and page-table walk
  *                           levels, src/mm/tlb.ts) and the TLB walks per pass, and the vmalloc/direct ratios
@@ -429,11 +429,18 @@ function vmapRamBare(m: Machine, pfns: readonly number[], iters: number): number
   return iters;
 }
 
-/** Read `bytes` at `addr` sequentially in `chunk`-byte m.read calls, `iters` times; one op is one pass. */
+/**
+ * Read `bytes` at `addr` sequentially in `chunk`-byte m.readInto calls into one buffer, `iters` times; one op
+ * is one pass. (m.read would allocate a buffer per call, and the garbage would be what is timed.)
+ */
 function readSeq(m: Machine, addr: number, bytes: number, chunk: number, iters: number): number {
   let s = 0;
+  const buf = new Uint8Array(chunk);
   for (let i = 0; i < iters; i++) {
-    for (let off = 0; off < bytes; off += chunk) s += m.read(addr + off, chunk)[(off >>> 12) & (chunk - 1)];
+    for (let off = 0; off < bytes; off += chunk) {
+      m.readInto(addr + off, buf);
+      s += buf[(off >>> 12) & (chunk - 1)];
+    }
   }
   consume(s);
   return iters;
@@ -708,8 +715,8 @@ function main(): void {
     [`baseline.thing_malloc_mix.outstanding${OUTSTANDING}`]: `free+malloc(${SLAB_MIX_MIN}..${SLAB_MIX_MAX}) pair`,
     'vmalloc.64k.bare': `vmalloc(${VMALLOC_SIZE})+vfree pair`,
     [`vmap_ram.${VMAP_RAM_PAGES}.bare`]: `vm_map_ram(${VMAP_RAM_PAGES} pages)+vm_unmap_ram pair`,
-    'read.1m.direct_map': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK})`,
-    'read.1m.vmalloc': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.read(${READ_CHUNK})`,
+    'read.1m.direct_map': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.readInto(${READ_CHUNK})`,
+    'read.1m.vmalloc': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.readInto(${READ_CHUNK})`,
   };
   const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress });
   for (const t of tasks) figures[t.id] = figure(units[t.id] ?? 'alloc+free pair', results.get(t.id)!);

@@ -449,6 +449,11 @@ export class Machine {
     return out;
   }
 
+  /** Read `dst.length` bytes at a kernel virtual address into `dst` (memcpy into the caller's buffer). */
+  readInto(addr: number, dst: Uint8Array): void {
+    this.access(addr, dst.length, 'read', (pfn, off, pos, n) => this.mem.readFrame(pfn, off, dst, pos, n));
+  }
+
   /** Write bytes at a kernel virtual address. */
   write(addr: number, bytes: Uint8Array): void {
     this.access(addr, bytes.length, 'write', (pfn, off, pos, n) => this.mem.writeFrame(pfn, off, bytes, pos, n));

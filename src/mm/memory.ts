@@ -18,8 +18,12 @@ const DIR_SHIFT = 10;
 const DIR_MASK = (1 << DIR_SHIFT) - 1;
 
 export class PhysMem {
-  /** dir[pfn >> 10][pfn & 1023]: slot + 1 of the frame's bytes, 0 when the frame holds none. */
-  private readonly dir: Array<Int32Array | undefined> = [];
+  /**
+   * dir[pfn >> 10][pfn & 1023]: slot + 1 of the frame's bytes, 0 when the frame holds none. Filled with
+   * undefined up front (64 GiB worth, grown on demand): a write far beyond the end of an empty array would
+   * turn it into a dictionary, and every lookup into a hash.
+   */
+  private readonly dir: Array<Int32Array | undefined> = Array.from({ length: 1 << 14 }, () => undefined);
   private readonly chunks: Uint8Array[] = [];
   private readonly chunkWords: Int32Array[] = [];
   private readonly freeSlots: number[] = [];
@@ -45,6 +49,7 @@ export class PhysMem {
   }
 
   private slotForWrite(pfn: number): number {
+    while (this.dir.length <= pfn >>> DIR_SHIFT) this.dir.push(undefined);
     let t = this.dir[pfn >>> DIR_SHIFT];
     if (t === undefined) {
       t = new Int32Array(1 << DIR_SHIFT);

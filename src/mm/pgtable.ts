@@ -107,8 +107,11 @@ export class KernelPgtable {
   /** vunmap_range_noflush(): clear the PTEs of [addr, addr + size); the TLB is the caller's business. */
   unmapRange(addr: number, size: number): number {
     let cleared = 0;
+    let at = -1;
     for (let va = addr; va < addr + size; va += PAGE_SIZE) {
-      const at = this.pteSlot(va);
+      // One walk per PTE table, as vunmap_pte_range() clears a table's run of entries.
+      if (at < 0 || va % this.span[this.levels - 2] === 0) at = this.pteSlot(va);
+      else at += this.entryBytes;
       if (at < 0 || this.d.mem.readLong(at, this.wide) === 0) continue;
       this.d.mem.writeLong(at, 0, this.wide);
       cleared++;
