@@ -100,6 +100,10 @@ export interface ResolvedConfig {
   tlb: { entries4k: number; entriesLarge: number };
   /** pfn ranges (inclusive start, exclusive end) that memblock reserved at boot: never given to the buddy. */
   reserved: Array<[number, number]>;
+  /** The reserved pfns of the kernel image (its page directory, init_top_pgt/swapper_pg_dir, lives there). */
+  kernelImage: [number, number];
+  /** First pfn of the mem_map array in lowmem (i386's FLATMEM; x86_64 uses the vmemmap instead). */
+  memmapStart: number;
   /** pfn ranges with no RAM behind them (holes inside a zone span). */
   holes: Array<[number, number]>;
 }
@@ -204,7 +208,7 @@ function defaultLowmemReserveRatio(types: ZoneType[]): number[] {
   return types.map((t) => (t === 'DMA' || t === 'DMA32' ? 256 : t === 'Normal' ? 32 : 0));
 }
 
-type Layout = Pick<ResolvedConfig, 'zones' | 'maxPfn' | 'maxLowPfn' | 'reserved' | 'holes'>;
+type Layout = Pick<ResolvedConfig, 'zones' | 'maxPfn' | 'maxLowPfn' | 'reserved' | 'holes' | 'kernelImage' | 'memmapStart'>;
 
 function layoutX86_64(mem: number): Layout {
   const pages = Math.floor(mem / PAGE_SIZE);
@@ -252,14 +256,13 @@ function layoutI386(mem: number, vmallocSize: number): Layout {
 
 /** What memblock keeps: RAM below 1 MiB, the kernel image at 16 MiB, the memmap top-down from the end of lowmem. */
 function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn: number, maxLowPfn: number, memmapPages: number): Layout {
-  const reserved: Array<[number, number]> = [
-    [1, RESERVE_LOW_PAGES],
-    [DMA_PFN_END, Math.min(DMA_PFN_END + KERNEL_IMAGE_PAGES, maxLowPfn)],
-  ];
+  const kernelImage: [number, number] = [DMA_PFN_END, Math.min(DMA_PFN_END + KERNEL_IMAGE_PAGES, maxLowPfn)];
+  const reserved: Array<[number, number]> = [[1, RESERVE_LOW_PAGES], kernelImage];
   // The memmap goes top-down below the end of lowmem, skipping any hole it would overlap.
   let top = maxLowPfn;
   for (const [s, e] of holes) if (s < top && e >= top) top = s;
-  reserved.push([Math.max(DMA_PFN_END + KERNEL_IMAGE_PAGES, top - memmapPages), top]);
+  const memmapStart = Math.max(DMA_PFN_END + KERNEL_IMAGE_PAGES, top - memmapPages);
+  reserved.push([memmapStart, top]);
   for (const z of zones) {
     const end = z.startPfn + z.spanned;
     let res = 0;
@@ -270,7 +273,7 @@ function finishLayout(zones: ZoneSpec[], holes: Array<[number, number]>, maxPfn:
     }
     z.managed = Math.max(0, z.present - res);
   }
-  return { zones, holes, reserved, maxPfn, maxLowPfn };
+  return { zones, holes, reserved, maxPfn, maxLowPfn, kernelImage, memmapStart };
 }
 
 function holePages(holes: Array<[number, number]>, start: number, end: number): number {
@@ -309,5 +312,11 @@ function layoutFromZoneinfo(text: string, arch: ArchInfo): Layout {
   }
   const low = zones.filter((z) => z.type !== 'HighMem' && z.type !== 'Movable' && z.type !== 'Device' && z.spanned);
   const maxLowPfn = arch.arch === 'i386' ? Math.max(...low.map((z) => z.startPfn + z.spanned)) : maxPfn;
-  return { zones, holes, reserved, maxPfn, maxLowPfn };
+  // A real zoneinfo says how many pages each zone keeps back, not where: the model keeps them at each zone's
+  // end, puts the kernel image in the first such range in lowmem (pfn 0, which x86 always keeps, if there
+  // is none), and the mem_map top-down below the end of lowmem.
+  const image = reserved.find(([s, e]) => e > s && e <= maxLowPfn);
+  const kernelImage: [number, number] = image ? [image[0], image[1]] : [0, 1];
+  const memmapStart = Math.max(0, maxLowPfn - Math.ceil((maxPfn * I386_STRUCT_PAGE_SIZE) / PAGE_SIZE));
+  return { zones, holes, reserved, maxPfn, maxLowPfn, kernelImage, memmapStart };
 }

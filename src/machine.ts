@@ -41,10 +41,12 @@ const SPARE_LIST_HEADS = 4096;
 /** x86_64 VMALLOC_START (low 48 bits of 0xffffc90000000000) and its 32 TiB (4-level paging). */
 const VMALLOC_START_X86_64 = 0xc90000000000;
 const VMALLOC_SIZE_X86_64 = 32 * 2 ** 40;
+/** The direct map's page size (2 MiB PMD pages; 4 MiB PSE pages on i386) and the table levels of its walk. */
+const DIRECT_MAP_PAGE = { x86_64: 2 << 20, i386: 4 << 20 } as const;
+const DIRECT_MAP_WALK_LEVELS = { x86_64: 3, i386: 1 } as const;
 /** i386 VMALLOC_OFFSET: the gap between the end of lowmem and the vmalloc area. */
 const VMALLOC_OFFSET_I386 = 8 << 20;
-/** The page of the kernel image the model uses as swapper_pg_dir / init_top_pgt (the image is reserved). */
-const PGD_PFN = (16 << 20) / PAGE_SIZE + 0x800;
+
 
 export class Machine {
   readonly cfg: ResolvedConfig;
@@ -114,19 +116,20 @@ export class Machine {
       trace: this.trace, bitsPerLong: cfg.arch.bitsPerLong,
     });
     this.tlb = new Tlb(cfg.tlb);
-    this.pgtable = new KernelPgtable({ mm: this.mm, mem: this.mem, pa: this.pa, printk: this.printk, bitsPerLong: cfg.arch.bitsPerLong, pgdPfn: PGD_PFN });
+    // init_top_pgt / swapper_pg_dir: a page of the (reserved) kernel image.
+    const pgdPfn = cfg.kernelImage[0];
+    this.pgtable = new KernelPgtable({ mm: this.mm, mem: this.mem, pa: this.pa, printk: this.printk, bitsPerLong: cfg.arch.bitsPerLong, pgdPfn });
     const i386 = cfg.arch.bitsPerLong === 32;
     // i386: VMALLOC_START is high_memory plus the 8 MiB gap; the model's area runs to 4 GiB (see vmalloc.ts).
     const vstart = i386 ? cfg.arch.pageOffset + cfg.maxLowPfn * PAGE_SIZE + VMALLOC_OFFSET_I386 : VMALLOC_START_X86_64;
     const vend = i386 ? 2 ** 32 : VMALLOC_START_X86_64 + VMALLOC_SIZE_X86_64;
-    const memmapStart = cfg.reserved[cfg.reserved.length - 1][0];
     this.vmallocLayer = new Vmalloc({
       mm: this.mm, mem: this.mem, pa: this.pa, slab: this.slab, slub: this.slub, sched: this.sched, printk: this.printk,
-      trace: this.trace, clock: this.clock, pgtable: this.pgtable, tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong,
+      trace: this.trace, pgtable: this.pgtable, tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong,
       pageOffset: cfg.arch.pageOffset, start: vstart, end: vend, nrCpus: cfg.nrCpus, kernel: kernelVersionCode(cfg.kernel),
-      freeTablesOnPurge: cfg.policy.vmallocPgtableFree === 'purge', totalramPages: this.totalramPages, seed: cfg.seed,
+      freeTablesOnPurge: cfg.policy.vmallocPgtableFree === 'purge', totalramPages: this.totalramPages,
       // struct page addresses: x86_64's vmemmap, i386's mem_map array in lowmem (32 bytes each).
-      pagePtr: i386 ? (pfn) => cfg.arch.pageOffset + memmapStart * PAGE_SIZE + pfn * 32 : pagePtr,
+      pagePtr: i386 ? (pfn) => cfg.arch.pageOffset + cfg.memmapStart * PAGE_SIZE + pfn * 32 : pagePtr,
       formatAddr: (a) => this.formatAddr(a),
     });
     this.vmapBlocks = new VmapBlocks({
@@ -507,10 +510,9 @@ export class Machine {
    */
   private translate(va: number): number {
     if (this.directMap.contains(va)) {
-      const large = this.cfg.arch.bitsPerLong === 64 ? 2 << 20 : 4 << 20;
-      const misses = this.tlb.stats.misses;
-      this.tlb.touchLarge(Math.floor(va / large), this.cfg.arch.bitsPerLong === 64 ? 3 : 1);
-      this.clock.ns += this.tlb.stats.misses === misses ? TLB_HIT_NS : TLB_WALK_LEVEL_NS * (this.cfg.arch.bitsPerLong === 64 ? 3 : 1);
+      const levels = DIRECT_MAP_WALK_LEVELS[this.cfg.arch.arch];
+      const hit = this.tlb.touchLarge(Math.floor(va / DIRECT_MAP_PAGE[this.cfg.arch.arch]), levels);
+      this.clock.ns += hit ? TLB_HIT_NS : TLB_WALK_LEVEL_NS * levels;
       return this.directMap.virtToPfn(va);
     }
     if (!this.vmallocLayer.isVmallocAddr(va)) return NO_PAGE;

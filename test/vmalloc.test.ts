@@ -2,8 +2,10 @@
  * The vmalloc layer: KVA placement, guard pages, lazy freeing and purge, i386 exhaustion, vmap and
  * vm_map_ram, page tables and the TLB, the 5.17 scope switch, and /proc/vmallocinfo.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GFP, KernelReport, Machine, NO_PAGE, PAGE_SIZE, type MachineConfig } from '../src/index.js';
+import { PG_RESERVED } from '../src/mm/page.js';
 import { VM_MAP, VM_MAP_PUT_PAGES } from '../src/mm/vmalloc.js';
 import { jc, need, probeJc, toolGate } from './helpers/jc.js';
 
@@ -149,6 +151,22 @@ describe('vmalloc pages and page tables', () => {
       m.vfree(a);
       m.purgeVmapAreaLazy();
       expect(m.pgtable.nrTables).toBe(policy === 'keep' ? t0 + tables : t0);
+      m.checkInvariants();
+    }
+  });
+
+  it('keeps the page directory in a reserved page of the kernel image, also on a machine booted from a real zoneinfo', () => {
+    const zoneinfo = readFileSync(new URL('../../shared/samples/proc/zoneinfo', import.meta.url), 'utf8');
+    for (const cfg of [{}, { arch: 'i386' as const }, { zoneinfo }]) {
+      const m = boot(cfg);
+      const pgd = m.pgtable.pgdPfn;
+      expect(m.mm.flags[pgd] & PG_RESERVED).not.toBe(0);
+      expect(pgd).toBeGreaterThanOrEqual(m.cfg.kernelImage[0]);
+      expect(pgd).toBeLessThan(m.cfg.kernelImage[1]);
+      // Mapping through it works, and the invariants (every page accounted for once) hold.
+      const a = m.vmalloc(64 * K);
+      m.write(a, new Uint8Array([5]));
+      expect(m.vmallocToPage(a)).not.toBe(NO_PAGE);
       m.checkInvariants();
     }
   });

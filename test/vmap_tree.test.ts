@@ -202,7 +202,7 @@ describe('FreeVmapTree: x86_64 addresses', () => {
   it('handles VMALLOC_START .. +32 TiB with exact numbers', () => {
     const end = VMALLOC_START + 32 * TiB;
     expect(end).toBe(0xe90000000000);
-    const t = new FreeVmapTree(VMALLOC_START, end, 42);
+    const t = new FreeVmapTree(VMALLOC_START, end);
     expect(t.freeBytes).toBe(32 * TiB);
     const a = t.alloc(5 * PAGE, PAGE, VMALLOC_START, end);
     expect(a).toBe(VMALLOC_START);

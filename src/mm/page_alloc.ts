@@ -26,7 +26,7 @@ import {
 } from './page.js';
 import { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
-import { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, type Sched } from './sched.js';
+import { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, reportMightSleep, type Sched } from './sched.js';
 import { dumpPage, showFreeAreas } from './show_mem.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, EV_MM_PAGE_FREE_BATCHED } from '../trace/events.js';
@@ -553,14 +553,7 @@ export class PageAlloc {
 
   /** __might_resched(): a blocking allocation from atomic context. */
   private mightSleep(): void {
-    const s = this.sched;
-    const t = s.current;
-    this.printk.bug('sleeping function called from invalid context', [
-      'BUG: sleeping function called from invalid context at include/linux/sched/mm.h:321',
-      `in_atomic(): ${s.inAtomic() ? 1 : 0}, irqs_disabled(): ${s.irqsDisabled ? 1 : 0}, non_block: 0, pid: ${t.pid}, name: ${t.comm}`,
-      `preempt_count: ${s.preemptCount.toString(16)}, expected: 0`,
-      'RCU nest depth: 0, expected: 0',
-    ]);
+    reportMightSleep(this.sched, this.printk, 'include/linux/sched/mm.h:321');
   }
 
   // --- freeing --------------------------------------------------------------------------------------

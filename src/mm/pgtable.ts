@@ -191,32 +191,30 @@ export class KernelPgtable {
     return table;
   }
 
-  /** The table at `level` on the way to `va`, or -1 if the walk stops before it. */
+  /**
+   * The table at `level` on the way to `va`, or -1 if the walk stops before it; lastLevels says how many
+   * entries the walk read.
+   */
   private tableAt(va: number, level: number): number {
     let table = this.pgdPfn;
     for (let l = 0; l < level; l++) {
       const e = this.d.mem.readLong(table * PAGE_SIZE + this.index(va, l) * this.entryBytes, this.wide);
-      if (e === 0) return -1;
+      if (e === 0) {
+        this.lastLevels = l + 1;
+        return -1;
+      }
       table = Math.floor(e / PAGE_SIZE);
     }
+    this.lastLevels = level;
     return table;
   }
 
   /** The physical address of the PTE for `va`, or -1 if a table on the way is missing. */
   private pteSlot(va: number): number {
-    let table = this.pgdPfn;
-    let levels = 0;
-    for (let level = 0; level < this.levels - 1; level++) {
-      levels++;
-      const e = this.d.mem.readLong(table * PAGE_SIZE + this.index(va, level) * this.entryBytes, this.wide);
-      if (e === 0) {
-        this.lastLevels = levels;
-        return -1;
-      }
-      table = Math.floor(e / PAGE_SIZE);
-    }
-    this.lastLevels = levels + 1;
-    return table * PAGE_SIZE + this.index(va, this.levels - 1) * this.entryBytes;
+    const pte = this.tableAt(va, this.levels - 1);
+    if (pte < 0) return -1;
+    this.lastLevels++; // the PTE itself
+    return pte * PAGE_SIZE + this.index(va, this.levels - 1) * this.entryBytes;
   }
 
   private isEmpty(table: number): boolean {

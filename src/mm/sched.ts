@@ -9,6 +9,7 @@
  * and in_atomic() mean what they mean in the kernel.
  */
 import { GFP } from '../gfp.js';
+import type { Printk } from './printk.js';
 
 // Task flags (include/linux/sched.h).
 export const PF_MEMALLOC = 0x00000800;
@@ -169,4 +170,18 @@ export class Sched {
     this.preemptCount = s.preemptCount;
     this.irqsDisabled = s.irqsDisabled;
   }
+}
+
+/**
+ * __might_resched(): a function that may sleep was called in atomic context; `at` is the kernel's
+ * file:line (or file:function) of the might_sleep() that caught it.
+ */
+export function reportMightSleep(s: Sched, printk: Printk, at: string): void {
+  const t = s.current;
+  printk.bug('sleeping function called from invalid context', [
+    `BUG: sleeping function called from invalid context at ${at}`,
+    `in_atomic(): ${s.inAtomic() ? 1 : 0}, irqs_disabled(): ${s.irqsDisabled ? 1 : 0}, non_block: 0, pid: ${t.pid}, name: ${t.comm}`,
+    `preempt_count: ${s.preemptCount.toString(16)}, expected: 0`,
+    'RCU nest depth: 0, expected: 0',
+  ]);
 }

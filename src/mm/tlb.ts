@@ -48,8 +48,8 @@ export class Tlb {
   readonly stats = new TlbStats();
   /** Virtual page number -> pfn, in LRU order (a Map iterates in insertion order: the first key is the oldest). */
   private readonly small = new Map<number, number>();
-  /** Large-page number -> the pfn of its first page. */
-  private readonly large = new Map<number, number>();
+  /** Large-page numbers, in LRU order (the direct map translates by arithmetic: only presence matters). */
+  private readonly large = new Set<number>();
 
   constructor(cfg: TlbConfig = {}) {
     this.entries4k = cfg.entries4k ?? 64;
@@ -77,19 +77,18 @@ export class Tlb {
     this.small.set(vpn, pfn);
   }
 
-  /** A direct-map access to large page `lpn`: a hit, or a miss filled after a walk of `levels` levels. */
-  touchLarge(lpn: number, levels: number): void {
-    if (this.large.has(lpn)) {
+  /** A direct-map access to large page `lpn`: true on a hit; a miss is filled after a walk of `levels` levels. */
+  touchLarge(lpn: number, levels: number): boolean {
+    if (this.large.delete(lpn)) {
       this.stats.hits++;
-      const v = this.large.get(lpn)!;
-      this.large.delete(lpn);
-      this.large.set(lpn, v);
-      return;
+      this.large.add(lpn);
+      return true;
     }
     this.stats.misses++;
     this.walked(levels);
-    if (this.large.size >= this.entriesLarge) this.large.delete(this.large.keys().next().value!);
-    this.large.set(lpn, lpn);
+    if (this.large.size >= this.entriesLarge) this.large.delete(this.large.values().next().value!);
+    this.large.add(lpn);
+    return false;
   }
 
   /** flush_tlb_kernel_range(start, end) over 4 KiB pages [startVpn, endVpn). */

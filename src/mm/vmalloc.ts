@@ -24,13 +24,12 @@
  * this layer (the kernel's work item runs soon after); i386's range ends at 4 GiB (no pkmap/fixmap above).
  */
 import { GFP, formatGfp } from '../gfp.js';
-import type { Clock } from './clock.js';
 import type { PhysMem } from './memory.js';
 import { NO_PAGE, PAGE_SIZE, type MemMap } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import { GFP_PGTABLE_KERNEL, type KernelPgtable } from './pgtable.js';
 import type { Printk } from './printk.js';
-import type { Sched } from './sched.js';
+import { reportMightSleep, type Sched } from './sched.js';
 import type { SlabCommon } from './slab_common.js';
 import type { KmemCache, Slub } from './slub.js';
 import type { Tlb } from './tlb.js';
@@ -103,7 +102,6 @@ export interface VmallocDeps {
   sched: Sched;
   printk: Printk;
   trace: TraceBuffer;
-  clock: Clock;
   pgtable: KernelPgtable;
   tlb: Tlb;
   bitsPerLong: 32 | 64;
@@ -114,7 +112,6 @@ export interface VmallocDeps {
   kernel: number;
   freeTablesOnPurge: boolean;
   totalramPages: number;
-  seed: number;
   /** The struct page address of a pfn, as the pages array holds it. */
   pagePtr: (pfn: number) => number;
   formatAddr: (addr: number) => string;
@@ -147,7 +144,7 @@ export class Vmalloc {
     this.d = d;
     this.start = d.start;
     this.end = d.end;
-    this.tree = new FreeVmapTree(d.start, d.end, d.seed);
+    this.tree = new FreeVmapTree(d.start, d.end);
     // lazy_max_pages(): fls(num_online_cpus()) * (32 MiB / PAGE_SIZE).
     this.lazyMaxPages = (32 - Math.clz32(d.nrCpus)) * ((32 << 20) / PAGE_SIZE);
     this.ptrSize = d.bitsPerLong / 8;
@@ -504,12 +501,7 @@ export class Vmalloc {
   /** might_sleep() in alloc_vmap_area() and vmap(). */
   private mightSleep(where: string): void {
     const s = this.d.sched;
-    if (!s.inAtomic() && !s.irqsDisabled) return;
-    const t = s.current;
-    this.d.printk.bug('sleeping function called from invalid context', [
-      `BUG: sleeping function called from invalid context at mm/vmalloc.c:${where}`,
-      `in_atomic(): ${s.inAtomic() ? 1 : 0}, irqs_disabled(): ${s.irqsDisabled ? 1 : 0}, non_block: 0, pid: ${t.pid}, name: ${t.comm}`,
-    ]);
+    if (s.inAtomic() || s.irqsDisabled) reportMightSleep(s, this.d.printk, `mm/vmalloc.c:${where}`);
   }
 
   /** Check the vmalloc space: free tree, busy and lazy areas disjoint and covering it, pages mapped once. */

@@ -27,9 +27,8 @@ export interface VmapBlock {
   dirty: number;
   dirtyMin: number;
   dirtyMax: number;
-  /** used_map, and the order each run was allocated with (-1 where no run starts), for vm_unmap_ram checks. */
+  /** used_map: the pages handed out and not yet unmapped. */
   used: Uint8Array;
-  runOrder: Int8Array;
   cpu: number;
   /** The kmalloc'd struct vmap_block. */
   obj: number;
@@ -194,7 +193,6 @@ export class VmapBlocks {
       const off = this.bbmapBits - vb.free;
       vb.free -= 1 << order;
       vb.used.fill(1, off, off + (1 << order));
-      vb.runOrder[off] = order;
       if (vb.free === 0) this.unlinkFree(vb);
       return vb.va.start + off * PAGE_SIZE;
     }
@@ -214,10 +212,9 @@ export class VmapBlocks {
     }
     const vb: VmapBlock = {
       va, free: this.bbmapBits - (1 << order), dirty: 0, dirtyMin: this.bbmapBits, dirtyMax: 0,
-      used: new Uint8Array(this.bbmapBits), runOrder: new Int8Array(this.bbmapBits).fill(-1), cpu, obj, onFreeList: true,
+      used: new Uint8Array(this.bbmapBits), cpu, obj, onFreeList: true,
     };
     vb.used.fill(1, 0, 1 << order);
-    vb.runOrder[0] = order;
     this.blocks.set(Math.floor(va.start / this.blockSize), vb);
     this.freeLists[cpu].push(vb);
     this.stats.blocksAllocated++;
@@ -230,7 +227,6 @@ export class VmapBlocks {
     const vb = this.blocks.get(Math.floor(addr / this.blockSize))!;
     const off = (addr - vb.va.start) / PAGE_SIZE;
     vb.used.fill(0, off, off + (1 << order));
-    vb.runOrder[off] = -1;
     this.d.pgtable.unmapRange(addr, size);
     vb.dirtyMin = Math.min(vb.dirtyMin, off);
     vb.dirtyMax = Math.max(vb.dirtyMax, off + (1 << order));

@@ -63,12 +63,8 @@ export class FreeVmapTree {
   private bytes: number;
   private count: number;
 
-  /**
-   * A tree holding one free block [start, end) (empty when start == end).
-   * @param seed accepted for callers that pass one; unused, the AVL tree needs no randomness.
-   */
-  constructor(start: number, end: number, seed?: number) {
-    void seed;
+  /** A tree holding one free block [start, end) (empty when start == end). */
+  constructor(start: number, end: number) {
     const cap = 64;
     this.vaStart = new Float64Array(cap);
     this.vaEnd = new Float64Array(cap);

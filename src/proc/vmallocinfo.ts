@@ -13,8 +13,7 @@ import { VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_USE
 
 export function renderVmallocinfo(m: Machine): string {
   const v = m.vmallocLayer;
-  const digits = m.cfg.arch.bitsPerLong / 4;
-  const ptr = (a: number) => '0x' + (digits === 16 ? m.formatAddr(a) : a.toString(16).padStart(8, '0'));
+  const ptr = (a: number) => '0x' + m.formatAddr(a);
   const head = (start: number, end: number) => `${ptr(start)}-${ptr(end)} ${String(end - start).padStart(7)}`;
   const numa = m.cfg.arch.bitsPerLong === 64;
   let out = '';

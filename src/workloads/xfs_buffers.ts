@@ -172,6 +172,7 @@ export function runMethod(m: Machine, method: XfsMethod, size: number, steps: nu
   const livePos: number[] = [];
 
   const pattern = new Uint8Array(size);
+  const got = new Uint8Array(size);
   const words = new Uint32Array(pattern.buffer);
   const template = new Uint32Array(size / 4);
   for (let i = 0; i < template.length; i++) template[i] = rng.u32();
@@ -286,7 +287,7 @@ export function runMethod(m: Machine, method: XfsMethod, size: number, steps: nu
     // The block's bytes arrive (the read I/O), and the reader checks them: the block number makes them unique.
     fillBlock(words, template, step);
     m.write(a, pattern);
-    const got = m.read(a, size);
+    m.readInto(a, got);
     if (Buffer.compare(got, pattern) !== 0) {
       let at = 0;
       while (got[at] === pattern[at]) at++;
