@@ -66,6 +66,16 @@ export interface MachineConfig {
   kernel?: string;
   /** TLB sizes of the model's TLB (mm/tlb.ts). */
   tlb?: { entries4k?: number; entriesLarge?: number };
+  /** Swap device size (bytes or '1G'); 0 (the default) means no swap. */
+  swap?: number | string;
+  /** Time to read and write one page of swap, in ns (default 100 us and 200 us, a SATA SSD). */
+  swapCost?: { readNs?: number; writeNs?: number };
+  /** vm.swappiness (0..200, default 60). */
+  swappiness?: number;
+  /** vm.extfrag_threshold (0..1000, default 500). */
+  extfragThreshold?: number;
+  /** vm.compaction_proactiveness (0..100, default 20). */
+  compactionProactiveness?: number;
 }
 
 export interface ArchInfo {
@@ -98,6 +108,12 @@ export interface ResolvedConfig {
   policy: Policy;
   kernel: string;
   tlb: { entries4k: number; entriesLarge: number };
+  /** Swap size in pages (0: none) and its per-page costs. */
+  swapPages: number;
+  swapCost: { readNs: number; writeNs: number };
+  swappiness: number;
+  extfragThreshold: number;
+  compactionProactiveness: number;
   /** pfn ranges (inclusive start, exclusive end) that memblock reserved at boot: never given to the buddy. */
   reserved: Array<[number, number]>;
   /** The reserved pfns of the kernel image (its page directory, init_top_pgt/swapper_pg_dir, lives there). */
@@ -162,6 +178,12 @@ export function kernelVersionCode(kernel: string): number {
   return Number(m[1]) * 1000 + Number(m[2]);
 }
 
+/** A whole number within [lo, hi], or an Error naming the field. */
+function intIn(v: number, lo: number, hi: number, what: string): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`${what}: expected a whole number from ${lo} to ${hi}, got ${v}`);
+  return v;
+}
+
 export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
   const archName = cfg.arch ?? 'x86_64';
   if (archName !== 'x86_64' && archName !== 'i386') {
@@ -195,6 +217,14 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
     policy,
     kernel: cfg.kernel ?? '6.18',
     tlb: { entries4k: cfg.tlb?.entries4k ?? 64, entriesLarge: cfg.tlb?.entriesLarge ?? 32 },
+    swapPages: Math.floor(parseSize(cfg.swap ?? 0, 'swap') / PAGE_SIZE),
+    swapCost: {
+      readNs: intIn(cfg.swapCost?.readNs ?? 100_000, 0, 1e12, 'swapCost.readNs'),
+      writeNs: intIn(cfg.swapCost?.writeNs ?? 200_000, 0, 1e12, 'swapCost.writeNs'),
+    },
+    swappiness: intIn(cfg.swappiness ?? 60, 0, 200, 'swappiness'),
+    extfragThreshold: intIn(cfg.extfragThreshold ?? 500, 0, 1000, 'extfragThreshold'),
+    compactionProactiveness: intIn(cfg.compactionProactiveness ?? 20, 0, 100, 'compactionProactiveness'),
   };
   if (cfg.zoneinfo !== undefined) return { ...base, ...layoutFromZoneinfo(cfg.zoneinfo, arch) };
   const mem = parseSize(cfg.mem ?? '4G', 'mem');

@@ -28,7 +28,14 @@ import { VmapBlocks } from './mm/vmap_block.js';
 import { kernelVersionCode } from './config.js';
 import { pagePtr } from './trace/events.js';
 import { Sched, type Task } from './mm/sched.js';
-import { ModelStats, VmEvents } from './mm/vmstat.js';
+import { ModelStats, NodeStats, VmEvents } from './mm/vmstat.js';
+import { Lruvec } from './mm/swap.js';
+import { Rmap } from './mm/rmap.js';
+import { makeBlockDevice, Writeback } from './mm/page_writeback.js';
+import { SwapInfo } from './mm/swapfile.js';
+import { AddressSpace, Filemap, type Filesystem } from './mm/filemap.js';
+import { Anon, AnonMm } from './mm/anon.js';
+import { Migrate } from './mm/migrate.js';
 import {
   calculateMinFreeKbytes, calculateTotalreservePages, NR_PCP_LISTS, recommendedMinFreeKbytes, setupPagesets,
   setupPerZoneLowmemReserve, setupPerZoneWmarks, Zone,
@@ -69,6 +76,16 @@ export class Machine {
   readonly pgtable: KernelPgtable;
   readonly vmallocLayer: Vmalloc;
   readonly vmapBlocks: VmapBlocks;
+  /** The node's page-state counters (NR_FILE_PAGES, NR_DIRTY, ...). */
+  readonly node = new NodeStats();
+  readonly lru: Lruvec;
+  readonly rmap: Rmap;
+  readonly wb: Writeback;
+  /** The swap device, if the config gives one. */
+  readonly swap: SwapInfo | undefined;
+  readonly filemap: Filemap;
+  readonly anon: Anon;
+  readonly migrate: Migrate;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -136,6 +153,17 @@ export class Machine {
       vmalloc: this.vmallocLayer, pgtable: this.pgtable, slab: this.slab, sched: this.sched, printk: this.printk,
       tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong, nrCpus: cfg.nrCpus, formatAddr: (a) => this.formatAddr(a),
     });
+    this.lru = new Lruvec(this.mm, nrZones, this.node, this.events);
+    this.rmap = new Rmap(this.mm);
+    this.wb = new Writeback(this.mm, this.clock, this.lru, this.node, this.events);
+    this.swap = cfg.swapPages > 0 ? new SwapInfo(cfg.swapPages, cfg.swapCost.readNs, cfg.swapCost.writeNs) : undefined;
+    const userDeps = {
+      mm: this.mm, pa: this.pa, mem: this.mem, lru: this.lru, rmap: this.rmap, wb: this.wb, node: this.node,
+      events: this.events, clock: this.clock,
+    };
+    this.filemap = new Filemap(userDeps);
+    this.anon = new Anon({ ...userDeps, swap: () => this.swap });
+    this.migrate = new Migrate(this.mm, this.mem, this.rmap, this.lru, this.events);
     // The boot's own allocations (the caches' structs) leave pages on CPU 0's lists: start with them drained,
     // and with the boot's statistics cleared, so that a run counts only what it does.
     this.pcp.drainAll();
@@ -389,6 +417,47 @@ export class Machine {
   purgeVmapAreaLazy(): boolean {
     return this.vmallocLayer.purgeVmapAreaLazy();
   }
+  // --- user memory: files and anonymous memory --------------------------------------------------------
+
+  /** Mount a filesystem on a block device that reads and writes a page in the given times (ns). */
+  mountFs(name: string, cost: { readNs?: number; writeNs?: number } = {}): Filesystem {
+    return { name, bdev: makeBlockDevice(name, cost.readNs ?? 100_000, cost.writeNs ?? 200_000) };
+  }
+  /** A new empty file on `fs`: its page cache. */
+  createFile(fs: Filesystem): AddressSpace {
+    return this.filemap.createMapping(fs);
+  }
+  /** read() of one page of a file into `dst`; false on ENOMEM. */
+  fileRead(as: AddressSpace, index: number, dst: Uint8Array, off = 0): boolean {
+    return this.filemap.read(as, index, dst, off);
+  }
+  /** write() into one page of a file; false on ENOMEM. */
+  fileWrite(as: AddressSpace, index: number, src: Uint8Array, off = 0): boolean {
+    return this.filemap.write(as, index, src, off);
+  }
+  /** truncate to 0 and unlink: the page cache and the blocks go. */
+  unlinkFile(as: AddressSpace): void {
+    this.filemap.unlink(as);
+  }
+  /** mmap(MAP_ANONYMOUS) of `pages` pages for `task` (default: current). */
+  mmapAnon(pages: number, task: Task = this.sched.current): AnonMm {
+    return this.anon.createMm(task, pages);
+  }
+  /** Touch (fault in) one page; NO_PAGE on VM_FAULT_OOM. */
+  anonFault(am: AnonMm, index: number): number {
+    return this.anon.fault(am, index);
+  }
+  anonRead(am: AnonMm, index: number, dst: Uint8Array, off = 0): boolean {
+    return this.anon.read(am, index, dst, off);
+  }
+  anonWrite(am: AnonMm, index: number, src: Uint8Array, off = 0): boolean {
+    return this.anon.write(am, index, src, off);
+  }
+  /** The task exits (or munmaps everything): its pages and swap slots are freed. */
+  exitMm(am: AnonMm): void {
+    this.anon.exitMmap(am);
+  }
+
   // --- the current task and its context -----------------------------------------------------------------
 
   get current(): Task {
@@ -628,6 +697,9 @@ export class Machine {
     this.slub.checkInvariants(errs);
     this.vmallocLayer.checkInvariants(errs, this.vmapBlocks.mappedPages());
     this.vmapBlocks.checkInvariants(errs);
+    this.lru.checkInvariants(errs);
+    this.rmap.checkInvariants(errs);
+    this.wb.checkInvariants(errs);
     for (const t of this.pgtable.tablePfns()) {
       if ((mm.flags[t] & PGTY_MASK) !== PGTY_TABLE || mm.refcount[t] !== 1) errs.push(`page table pfn ${t} is not a PageTable page with one reference`);
     }

@@ -9,11 +9,13 @@
  *   next, prev    Int32   the page's list_head (buddy free list, pcp list, later LRU and slab lists);
  *                         a tail page is never on a list, so `next` holds its head pfn, as the kernel's
  *                         compound_head overlays lru.next (PG_TAIL says which)
- *   mapping       Int32   owner word 1 (slab: cache id; page cache: mapping id)
- *   index         Int32   owner word 2 (slab: freelist; page cache: index)
+ *   mapping       Int32   owner word 1 (slab: cache id; LRU page: its rmap owner, an address space or an
+ *                         anonymous mm, see rmap.ts)
+ *   index         Int32   owner word 2 (slab: freelist; LRU page: its index in the owner)
+ *   (private also holds an anonymous page's swap slot + 1 while it is in the swap cache, as folio->swap)
  *
  * flags, bit layout:
- *   bits  0..14  PG_* flags (PG_LOCKED .. PG_TAIL below)
+ *   bits  0..15  PG_* flags (PG_LOCKED .. PG_WRITEBACK below)
  *   bits 16..19  page type (PGTY_*): what the kernel keeps in page_type, plus the model's own PGTY_PCP/HOLE
  *   bits 20..23  order the block was allocated with (model-only: lets a free with the wrong order be caught)
  *   bits 24..26  zone index (the kernel keeps the zone in the top bits of page->flags too)
@@ -29,7 +31,7 @@ export const PAGE_ALLOC_COSTLY_ORDER = 3;
 /** No page: the model's NULL struct page. pfn 0 is a real page. */
 export const NO_PAGE = -1;
 
-// Page flags (bits 0..13).
+// Page flags (bits 0..15).
 export const PG_LOCKED = 1 << 0;
 export const PG_REFERENCED = 1 << 1;
 export const PG_UPTODATE = 1 << 2;
@@ -47,7 +49,9 @@ export const PG_MLOCKED = 1 << 12;
 export const PG_PFMEMALLOC = 1 << 13;
 /** A tail page of a compound page; its head is in next[] (the kernel: compound_head bit 0). */
 export const PG_TAIL = 1 << 14;
-export const PG_FLAGS_MASK = 0x7fff;
+/** Writeback to the file's block device or to swap is in flight. */
+export const PG_WRITEBACK = 1 << 15;
+export const PG_FLAGS_MASK = 0xffff;
 
 // Page types (bits 16..19).
 export const PGTY_SHIFT = 16;

@@ -14,12 +14,76 @@ export class VmEvents {
   readonly pgalloc: Float64Array;
   /** allocstall_<zone>: direct reclaim entries (counted against the highest allowed zone). */
   readonly allocstall: Float64Array;
+  /** pgskip_<zone>: LRU pages reclaim passed over because their zone was above the request's. */
+  readonly pgskip: Float64Array;
   pgfree = 0;
+  // Paging IO, in KiB as /proc/vmstat counts pgpgin/pgpgout, and swap pages.
+  pgpgin = 0;
+  pgpgout = 0;
+  pswpin = 0;
+  pswpout = 0;
+  pgfault = 0;
+  pgmajfault = 0;
+  // Reclaim (mm/vmscan.c).
+  pgactivate = 0;
+  pgdeactivate = 0;
+  pgrefill = 0;
+  pgstealKswapd = 0;
+  pgstealDirect = 0;
+  pgscanKswapd = 0;
+  pgscanDirect = 0;
+  pgscanAnon = 0;
+  pgscanFile = 0;
+  pgstealAnon = 0;
+  pgstealFile = 0;
+  slabsScanned = 0;
+  kswapdLowWmarkHitQuickly = 0;
+  kswapdHighWmarkHitQuickly = 0;
+  pageoutrun = 0;
+  pgrotated = 0;
+  oomKill = 0;
+  // Migration and compaction (mm/migrate.c, mm/compaction.c).
+  pgmigrateSuccess = 0;
+  pgmigrateFail = 0;
+  compactMigrateScanned = 0;
+  compactFreeScanned = 0;
+  compactIsolated = 0;
+  compactStall = 0;
+  compactFail = 0;
+  compactSuccess = 0;
+  compactDaemonWake = 0;
+  compactDaemonMigrateScanned = 0;
+  compactDaemonFreeScanned = 0;
 
   constructor(nrZones: number) {
     this.pgalloc = new Float64Array(nrZones);
     this.allocstall = new Float64Array(nrZones);
+    this.pgskip = new Float64Array(nrZones);
   }
+}
+
+/**
+ * The node's page-state counters (enum node_stat_item) the reclaim layers keep; one node, exact (no
+ * per-CPU drift). The LRU sizes live with the LRU lists (swap.ts).
+ */
+export class NodeStats {
+  /** NR_FILE_PAGES: page cache pages (swap cache included, as the kernel counts it). */
+  nrFilePages = 0;
+  /** NR_ANON_MAPPED: anonymous pages mapped by a task. */
+  nrAnonPages = 0;
+  /** NR_SWAPCACHE. */
+  nrSwapcached = 0;
+  /** NR_FILE_DIRTY and NR_WRITEBACK. */
+  nrDirty = 0;
+  nrWriteback = 0;
+  /** NR_ISOLATED_ANON / NR_ISOLATED_FILE: taken off the LRU by reclaim or compaction. */
+  nrIsolatedAnon = 0;
+  nrIsolatedFile = 0;
+  /** NR_VMSCAN_WRITE, NR_VMSCAN_IMMEDIATE, NR_DIRTIED, NR_WRITTEN. */
+  nrVmscanWrite = 0;
+  nrVmscanImmediateReclaim = 0;
+  nrDirtied = 0;
+  nrWritten = 0;
 }
 
 export class ModelStats {
