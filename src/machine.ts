@@ -36,6 +36,10 @@ import { SwapInfo } from './mm/swapfile.js';
 import { AddressSpace, Filemap, type Filesystem } from './mm/filemap.js';
 import { Anon, AnonMm } from './mm/anon.js';
 import { Migrate } from './mm/migrate.js';
+import { Compaction } from './mm/compaction.js';
+import { Vmscan, type Shrinker, type ShrinkControl } from './mm/vmscan.js';
+import { OomKiller } from './mm/oom_kill.js';
+import type { ShowMemState } from './mm/show_mem.js';
 import {
   calculateMinFreeKbytes, calculateTotalreservePages, NR_PCP_LISTS, recommendedMinFreeKbytes, setupPagesets,
   setupPerZoneLowmemReserve, setupPerZoneWmarks, Zone,
@@ -86,6 +90,9 @@ export class Machine {
   readonly filemap: Filemap;
   readonly anon: Anon;
   readonly migrate: Migrate;
+  readonly compaction: Compaction;
+  readonly vmscan: Vmscan;
+  readonly oom: OomKiller;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -164,6 +171,29 @@ export class Machine {
     this.filemap = new Filemap(userDeps);
     this.anon = new Anon({ ...userDeps, swap: () => this.swap });
     this.migrate = new Migrate(this.mm, this.mem, this.rmap, this.lru, this.events);
+    this.compaction = new Compaction({
+      cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, pa: this.pa, lru: this.lru, migrate: this.migrate,
+      wb: this.wb, node: this.node, sched: this.sched, clock: this.clock, trace: this.trace, events: this.events,
+    });
+    this.pa.hooks.directCompact = (gfp, order, allocFlags, highest, prio) => this.compaction.directCompact(gfp, order, allocFlags, highest, prio);
+    this.compaction.kswapdRunning = () => this.vmscan.kswapdIsRunning;
+    this.vmscan = new Vmscan({
+      ...userDeps, zones: this.zones, filemap: this.filemap, anon: this.anon, swap: this.swap, sched: this.sched,
+      trace: this.trace, swappiness: cfg.swappiness,
+      slabPages: () => this.slub.counters.reclaimablePages + this.slub.counters.unreclaimablePages + this.slab.largePages,
+    });
+    this.vmscan.compaction = this.compaction;
+    this.oom = new OomKiller({
+      anon: this.anon, sched: this.sched, printk: this.printk, events: this.events, zones: this.zones, swap: this.swap,
+      totalramPages: this.totalramPages, showMemState: () => this.showMemState(),
+    });
+    this.pa.showMemState = () => this.showMemState();
+    const hooks = this.pa.hooks;
+    hooks.wakeKswapd = (order, gfp, highest) => this.vmscan.wakeupKswapd(gfp, order, highest);
+    hooks.directReclaim = (gfp, order, highest) => this.vmscan.tryToFreePages(gfp, order, highest);
+    hooks.zoneReclaimablePages = (z) => this.vmscan.zoneReclaimablePages(z);
+    hooks.outOfMemory = (gfp, order) => this.oom.outOfMemory(gfp, order);
+    hooks.runDaemons = () => this.runDaemons();
     // The boot's own allocations (the caches' structs) leave pages on CPU 0's lists: start with them drained,
     // and with the boot's statistics cleared, so that a run counts only what it does.
     this.pcp.drainAll();
@@ -458,6 +488,72 @@ export class Machine {
     this.anon.exitMmap(am);
   }
 
+  // --- compaction ----------------------------------------------------------------------------------------
+
+  /** echo 1 > /proc/sys/vm/compact_memory: compact every zone fully (compact_node, MIGRATE_SYNC). */
+  compactNode(): void {
+    this.compaction.compactNode();
+  }
+  /** compaction_suitable() of zone `zoneIdx` for `order`, against its min watermark. */
+  compactionSuitable(zoneIdx: number, order: number, highestZoneidx = zoneIdx): boolean {
+    return this.compaction.compactionSuitable(this.zones[zoneIdx], order, highestZoneidx);
+  }
+
+  // --- reclaim ---------------------------------------------------------------------------------------
+
+  /** register_shrinker(): `count` what could be freed, `scan` (free) up to sc.nrToScan, or SHRINK_STOP. */
+  registerShrinker(s: { name: string; seeks?: number; count(sc: ShrinkControl): number; scan(sc: ShrinkControl): number }): Shrinker {
+    return this.vmscan.registerShrinker(s);
+  }
+  unregisterShrinker(s: Shrinker): void {
+    this.vmscan.unregisterShrinker(s);
+  }
+  /** try_to_free_pages() as the current task would enter it (for experiments; allocations do it themselves). */
+  tryToFreePages(gfp: number, order = 0): number {
+    const g = this.sched.currentGfpContext(gfp);
+    return this.vmscan.tryToFreePages(g, order, this.pa.gfpZone(g));
+  }
+  /** Wake kswapd as an allocation below the low watermark would, and let it run. */
+  wakeupKswapd(order = 0, gfp: number = GFP.KERNEL): void {
+    this.vmscan.wakeupKswapd(gfp, order, this.pa.gfpZone(gfp));
+    this.runDaemons();
+  }
+  /**
+   * Let the background threads run: finished writes complete, a woken kswapd balances the node, kcompactd
+   * compacts. Allocations call this when they return; workloads call it through tick().
+   */
+  runDaemons(): void {
+    this.pa.daemonsPending = false;
+    this.wb.complete();
+    this.vmscan.kswapdRun();
+    this.compaction.kcompactdTick();
+  }
+  /** Advance model time by `ns` and run the daemons (a workload's idle moment). */
+  tick(ns = 0): void {
+    this.clock.ns += ns;
+    this.runDaemons();
+  }
+  /** What show_mem prints beyond the zones. */
+  private showMemState(): ShowMemState {
+    return {
+      lru: this.lru, node: this.node, slabReclaimable: this.slub.counters.reclaimablePages,
+      slabUnreclaimable: this.slub.counters.unreclaimablePages + this.slab.largePages, pagetables: this.pgtable.nrTables,
+      swapTotal: this.swap?.total ?? 0, swapFree: this.swap?.free ?? 0,
+    };
+  }
+  /** Set a task's oom_score_adj (-1000 makes it unkillable). */
+  setOomScoreAdj(task: Task, adj: number): void {
+    if (!Number.isInteger(adj) || adj < -1000 || adj > 1000) throw new Error(`oom_score_adj: expected a whole number from -1000 to 1000, got ${adj}`);
+    task.oomScoreAdj = adj;
+  }
+  /** Take a filesystem lock (or, with io, enter the block IO path) as the current task; returns a token. */
+  fsLock(name: string, io = false): number {
+    return this.sched.fsLock(name, io);
+  }
+  fsUnlock(token: number): void {
+    this.sched.fsUnlock(token);
+  }
+
   // --- the current task and its context -----------------------------------------------------------------
 
   get current(): Task {
@@ -700,6 +796,7 @@ export class Machine {
     this.lru.checkInvariants(errs);
     this.rmap.checkInvariants(errs);
     this.wb.checkInvariants(errs);
+    this.compaction.checkInvariants(errs);
     for (const t of this.pgtable.tablePfns()) {
       if ((mm.flags[t] & PGTY_MASK) !== PGTY_TABLE || mm.refcount[t] !== 1) errs.push(`page table pfn ${t} is not a PageTable page with one reference`);
     }

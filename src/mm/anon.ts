@@ -151,7 +151,9 @@ export class Anon {
     const slot = swap.getSwapPage();
     if (slot < 0) return false;
     this.d.mm.private_[pfn] = slot + 1;
+    // The swap cache is part of the page cache in the kernel's NR_FILE_PAGES.
     this.d.node.nrSwapcached++;
+    this.d.node.nrFilePages++;
     return true;
   }
 
@@ -177,6 +179,7 @@ export class Anon {
     am.swapents++;
     d.node.nrAnonPages--;
     d.node.nrSwapcached--;
+    d.node.nrFilePages--;
     this.clearPage(pfn);
   }
 
@@ -185,6 +188,7 @@ export class Anon {
     this.d.swap()!.swapFree(this.d.mm.private_[pfn] - 1);
     this.d.mm.private_[pfn] = 0;
     this.d.node.nrSwapcached--;
+    this.d.node.nrFilePages--;
   }
 
   private clearPage(pfn: number): void {

@@ -62,6 +62,11 @@ export class Buddy {
   readonly thp: boolean;
   private readonly trace: TraceBuffer;
   private readonly stats: ModelStats;
+  /**
+   * compaction_capture(): set while a task runs direct compaction (current->capture_control); a block that
+   * merges up to the requested order is offered to it and, if taken, stays off the free lists.
+   */
+  capture: ((pfn: number, zone: Zone, order: number, mt: number) => boolean) | null = null;
 
   constructor(mm: MemMap, zones: Zone[], pageblockOrder: number, mobilityDisabled: boolean, thp: boolean, trace: TraceBuffer, stats: ModelStats) {
     this.mm = mm;
@@ -84,6 +89,21 @@ export class Buddy {
   setPageblockMigratetype(pfn: number, mt: number): void {
     const i = pfn >>> this.pageblockOrder;
     this.pageblockFlags[i] = (this.pageblockFlags[i] & ~PB_MIGRATETYPE_MASK) | mt;
+  }
+
+  /** get_pageblock_skip(): the compaction skip hint (PB_migrate_skip) of the pageblock around pfn. */
+  getPageblockSkip(pfn: number): boolean {
+    return (this.pageblockFlags[pfn >>> this.pageblockOrder] & PB_MIGRATE_SKIP) !== 0;
+  }
+
+  /** set_pageblock_skip(). */
+  setPageblockSkip(pfn: number): void {
+    this.pageblockFlags[pfn >>> this.pageblockOrder] |= PB_MIGRATE_SKIP;
+  }
+
+  /** clear_pageblock_skip(). */
+  clearPageblockSkip(pfn: number): void {
+    this.pageblockFlags[pfn >>> this.pageblockOrder] &= ~PB_MIGRATE_SKIP;
   }
 
   /** change_pageblock_range(): every pageblock of a block of `order` pages gets `mt`. */
@@ -171,7 +191,8 @@ export class Buddy {
 
   /**
    * __free_one_page(): merge with free buddies while they exist, up to MAX_PAGE_ORDER; at and above
-   * pageblock order only with a mergeable type. The block goes to the tail of its list when asked
+   * pageblock order only with a mergeable type; a direct compactor waiting for this order may capture the
+   * block on the way (compaction.ts). The block goes to the tail of its list when asked
    * (FPI_TO_TAIL) or when its next-larger buddy is free (buddy_merge_likely), else to the head.
    */
   freeOnePage(pfn: number, zone: Zone, order: number, mt: number, fpi: number): void {
@@ -179,6 +200,10 @@ export class Buddy {
     this.accountFreepages(zone, 1 << order, mt);
     let buddyPfn = 0;
     while (order < MAX_PAGE_ORDER) {
+      if (this.capture !== null && this.capture(pfn, zone, order, mt)) {
+        this.accountFreepages(zone, -(1 << order), mt);
+        return;
+      }
       buddyPfn = pfn ^ (1 << order);
       if (!this.isBuddy(buddyPfn, order, zidx)) break;
       let buddyMt = mt;
@@ -225,7 +250,7 @@ export class Buddy {
   shouldTryClaimBlock(order: number, startMt: number): boolean {
     if (order >= this.pageblockOrder) return true;
     // Large blocks, and unmovable/reclaimable requests, take the whole pageblock to keep types apart.
-    return order >= this.pageblockOrder / 2 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE || this.mobilityDisabled;
+    return order >= this.pageblockOrder >> 1 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE || this.mobilityDisabled;
   }
 
   /**

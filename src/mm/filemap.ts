@@ -162,6 +162,26 @@ export class Filemap {
   }
 
   /**
+   * The flusher threads (fs/fs-writeback.c wb_writeback, write_cache_pages): start writeback of up to `nr`
+   * dirty page cache pages, file by file in index order. Returns how many writes it started.
+   */
+  flush(nr: number): number {
+    const d = this.d;
+    let n = 0;
+    for (const o of d.rmap.all()) {
+      if (o.anon) continue;
+      for (let i = 0; i < o.slots.length && n < nr; i++) {
+        const p = o.slots[i];
+        if (p < 0 || !(d.mm.flags[p] & PG_DIRTY) || d.mm.flags[p] & PG_WRITEBACK) continue;
+        this.writepage(p);
+        n++;
+      }
+      if (n >= nr) break;
+    }
+    return n;
+  }
+
+  /**
    * __filemap_remove_folio(): a clean page leaves the cache (reclaim or truncation); the caller frees it.
    * The page must be off the LRU already.
    */

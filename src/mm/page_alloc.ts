@@ -14,7 +14,7 @@
 import { GFP, formatGfp, formatGfpMode, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC } from '../gfp.js';
 import type { ResolvedConfig } from '../config.js';
 import {
-  ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
+  ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
   ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, Buddy,
   FPI_NONE, FPI_TO_TAIL,
 } from './buddy.js';
@@ -26,8 +26,10 @@ import {
 } from './page.js';
 import { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
-import { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, reportMightSleep, type Sched } from './sched.js';
-import { dumpPage, showFreeAreas } from './show_mem.js';
+import {
+  PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_MODEL_FS_LOCK, PF_MODEL_IO_PATH, reportMightSleep, type Sched,
+} from './sched.js';
+import { dumpPage, showFreeAreas, type ShowMemState } from './show_mem.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, EV_MM_PAGE_FREE_BATCHED } from '../trace/events.js';
 import type { ModelStats, VmEvents } from './vmstat.js';
@@ -40,6 +42,8 @@ const ENTRY_COST_NS = 250;
 const MAX_RECLAIM_RETRIES = 16;
 /** The model's bound on NOFAIL rounds with no progress anywhere (the kernel would loop for ever). */
 const NOFAIL_MAX_ROUNDS = 64;
+/** The model's bound on retries of a !__GFP_FS request the OOM killer may not help (the kernel: for ever). */
+const OOM_NOFS_MAX_ROUNDS = 16;
 /** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
 const FAST_FREE_MASK = PG_HEAD | PG_TAIL | PG_RESERVED | PGTY_MASK | ALLOC_ORDER_MASK;
 /** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
@@ -61,9 +65,16 @@ export interface SlowpathHooks {
   directCompact(gfp: number, order: number, allocFlags: number, highestZoneidx: number, priority: number): { page: number; result: CompactResult };
   /** zone_reclaimable_pages(). */
   zoneReclaimablePages(zone: Zone): number;
-  /** __alloc_pages_may_oom(): whether the OOM killer freed something. */
-  outOfMemory(gfp: number, order: number, highestZoneidx: number): boolean;
+  /**
+   * out_of_memory(): 'killed' when a victim was killed and its memory freed, 'no_fs' when the request has
+   * no __GFP_FS (the kernel then reports progress without killing), 'none' when there was nobody to kill.
+   */
+  outOfMemory(gfp: number, order: number, highestZoneidx: number): OomResult;
+  /** Run the daemons an allocation woke (kswapd, kcompactd) once it is done. */
+  runDaemons(): void;
 }
+
+export type OomResult = 'killed' | 'no_fs' | 'none';
 
 /** With nothing to reclaim, kswapd's balance_pgdat() ends at once and drops any watermark boost. */
 function noKswapd(zones: Zone[]): SlowpathHooks['wakeKswapd'] {
@@ -82,9 +93,10 @@ const NO_HOOKS: Omit<SlowpathHooks, 'wakeKswapd'> = {
   zoneReclaimablePages() {
     return 0;
   },
-  outOfMemory() {
-    return false;
+  outOfMemory(gfp) {
+    return gfp & GFP.FS ? 'none' : 'no_fs';
   },
+  runDaemons() {},
 };
 
 export interface PageAllocDeps {
@@ -109,6 +121,12 @@ export class PageAlloc {
   readonly buddy: Buddy;
   readonly pcp: Pcp;
   hooks: SlowpathHooks;
+  /** The reclaim state show_mem prints in failure reports (set by the machine). */
+  showMemState: (() => ShowMemState) | undefined;
+  /** Locks lockdep has already reported a reclaim dependency for. */
+  private readonly lockdepReported = new Set<string>();
+  /** A daemon was woken (kswapd, kcompactd): run it when the allocation returns. */
+  daemonsPending = false;
   private readonly mem: PhysMem;
   private readonly directMap: DirectMap;
   private readonly sched: Sched;
@@ -197,7 +215,7 @@ export class PageAlloc {
   private allocPcpFast(gfp: number, order: number): number {
     const s = this.sched;
     const t = s.current;
-    if (t.flags & (PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO)) return NO_PAGE;
+    if (t.flags & (PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO | PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH)) return NO_PAGE;
     if (gfp & GFP.DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled)) return NO_PAGE;
     const highest = this.gfpZoneTable[gfp & 0xf];
     if (highest < 0) return NO_PAGE;
@@ -236,6 +254,7 @@ export class PageAlloc {
     }
     gfp = this.sched.currentGfpContext(gfp);
     if (gfp & GFP.DIRECT_RECLAIM && (this.sched.preemptCount !== 0 || this.sched.irqsDisabled)) this.mightSleep();
+    if (this.sched.current.flags & (PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH)) this.fsReclaimMightLock(gfp);
     const highest = this.gfpZoneTable[gfp & 0xf];
     if (highest < 0) {
       this.printk.bug('gfp_zone', [`kernel BUG at include/linux/gfp.h: gfp_zone(): bad zone modifier combination in gfp_flags=${formatGfp(gfp)}`]);
@@ -248,6 +267,10 @@ export class PageAlloc {
     if (pfn === NO_PAGE) pfn = this.slowpath(gfp, order, highest, mt);
     if (pfn === NO_PAGE) this.stats.allocFailures[order]++;
     if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
+    if (this.daemonsPending) {
+      this.daemonsPending = false;
+      this.hooks.runDaemons();
+    }
     return pfn;
   }
 
@@ -255,7 +278,7 @@ export class PageAlloc {
    * get_page_from_freelist(): walk the zonelist from the highest allowed zone down; the first zone whose
    * watermark allows it serves the request. ALLOC_NOFRAGMENT is dropped for a second pass.
    */
-  private getPageFromFreelist(gfp: number, order: number, allocFlags: number, highest: number, mt: number): number {
+  getPageFromFreelist(gfp: number, order: number, allocFlags: number, highest: number, mt: number): number {
     const zones = this.zones;
     for (;;) {
       for (let z = highest; z >= 0; z--) {
@@ -354,7 +377,7 @@ export class PageAlloc {
   }
 
   /** prep_new_page(): refcount 1, poison checked, zeroed if asked, compound if asked, pfmemalloc marked. */
-  private prepNewPage(pfn: number, order: number, gfp: number, allocFlags: number): void {
+  prepNewPage(pfn: number, order: number, gfp: number, allocFlags: number): void {
     const mm = this.mm;
     mm.refcount[pfn] = 1;
     mm.private_[pfn] = 0;
@@ -426,6 +449,7 @@ export class PageAlloc {
     let compactPriority = 2; // INIT_COMPACT_PRIORITY (COMPACT_PRIO_ASYNC)
     let compactResult: CompactResult = 'skipped';
     let nofailRounds = 0;
+    let oomRetries = 0;
     let page: number;
 
     if (allocFlags & ALLOC_KSWAPD) this.hooks.wakeKswapd(order, gfp, highest);
@@ -481,10 +505,26 @@ export class PageAlloc {
         compactPriority--; // should_compact_retry(): escalate priority
         continue;
       }
-      const oomProgress = !costly && !(gfp & GFP.NORETRY) && this.hooks.outOfMemory(gfp, order, highest);
-      if (oomProgress) {
-        noProgressLoops = 0;
-        continue;
+      // __alloc_pages_may_oom(): not for costly orders, RETRY_MAYFAIL or THISNODE; a last try at the high mark
+      // (someone else may have freed memory), then the OOM killer.
+      if (!costly && !(gfp & (GFP.RETRY_MAYFAIL | GFP.THISNODE))) {
+        page = this.getPageFromFreelist(gfp, order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, highest, mt);
+        if (page !== NO_PAGE) return page;
+        const oom = this.hooks.outOfMemory(gfp, order, highest);
+        if (oom === 'killed') {
+          noProgressLoops = 0;
+          continue;
+        }
+        // out_of_memory() claims progress without killing for !__GFP_FS ("does not compensate for IO-less
+        // reclaim"): the kernel retries such a small request for ever; the model stops after a while.
+        if (oom === 'no_fs' && !nofail) {
+          if (++oomRetries < OOM_NOFS_MAX_ROUNDS) {
+            noProgressLoops = 0;
+            continue;
+          }
+          this.printk.warn('NOFS OOM', [`mmlab: order:${order}, mode:${formatGfpMode(gfp)} cannot invoke the OOM killer without __GFP_FS and makes no progress: the kernel would retry here for ever; failing it instead`]);
+          break;
+        }
       }
       if (!nofail) break;
       // NOFAIL: give access to the min-reserve and keep trying (the kernel loops until it succeeds).
@@ -543,12 +583,74 @@ export class PageAlloc {
     this.printk.warn(kind, [
       `${t.comm}: ${message}, mode:${formatGfpMode(gfp)}, nodemask=(null)`,
       `CPU: ${t.cpu} UID: 0 PID: ${t.pid} Comm: ${t.comm} Not tainted 6.18.0-mmlab #1`,
-      ...showFreeAreas(this.zones, this.gfpZoneTable[gfp & 0xf]),
+      ...showFreeAreas(this.zones, this.gfpZoneTable[gfp & 0xf], this.showMemState?.()),
     ]);
   }
 
   private traceAlloc(pfn: number, order: number, gfp: number, mt: number): void {
     this.trace.record(EV_MM_PAGE_ALLOC, pfn, order, mt, gfp);
+  }
+
+  /**
+   * fs_reclaim_acquire() under lockdep (mm/page_alloc.c __need_reclaim, kernel/locking/lockdep.c): an
+   * allocation that may enter direct reclaim with __GFP_FS, by a task holding a filesystem lock, closes the
+   * cycle lock -> fs_reclaim -> (shrinker) -> lock; so does __GFP_IO on the block IO path (the model's
+   * analogue for swap IO). Lockdep reports the dependency the first time it is seen, whether or not reclaim
+   * runs this time. One report per lock.
+   */
+  private fsReclaimMightLock(gfp: number): void {
+    const t = this.sched.current;
+    if (!(gfp & GFP.DIRECT_RECLAIM) || t.flags & PF_MEMALLOC || !t.locks) return;
+    const held = t.locks.find((l) => (l.io ? gfp & GFP.IO : gfp & GFP.FS) && !this.lockdepReported.has(l.name));
+    if (!held) return;
+    this.lockdepReported.add(held.name);
+    const L = held.name;
+    const viaReclaim = held.io
+      ? ['submit_bio', 'swap_writepage', 'pageout', 'shrink_folio_list', 'shrink_node', 'do_try_to_free_pages']
+      : ['super_cache_scan', 'do_shrink_slab', 'shrink_slab', 'shrink_node', 'do_try_to_free_pages'];
+    this.printk.warn('possible circular locking dependency', [
+      '',
+      '======================================================',
+      'WARNING: possible circular locking dependency detected',
+      '6.18.0-mmlab #1 Not tainted',
+      '------------------------------------------------------',
+      `${t.comm}/${t.pid} is trying to acquire lock:`,
+      `ffffffff82a5c5e0 (fs_reclaim){+.+.}-{0:0}, at: __fs_reclaim_acquire+0x0/0x30`,
+      '',
+      'but task is already holding lock:',
+      `ffff888100a3e8b0 (${L}){++++}-{4:4}, at: ${held.io ? 'blk_mq_submit_bio' : 'inode_lock'}`,
+      '',
+      'which lock already depends on the new lock.',
+      '',
+      '',
+      'the existing dependency chain (in reverse order) is:',
+      '',
+      `-> #1 (${L}){++++}-{4:4}:`,
+      ...viaReclaim.map((f) => `       ${f}`),
+      '',
+      '-> #0 (fs_reclaim){+.+.}-{0:0}:',
+      '       __fs_reclaim_acquire',
+      '       prepare_alloc_pages',
+      '       __alloc_pages_noprof',
+      '',
+      'other info that might help us debug this:',
+      '',
+      ' Possible unsafe locking scenario:',
+      '',
+      '       CPU0                    CPU1',
+      '       ----                    ----',
+      `  lock(${L});`,
+      '                               lock(fs_reclaim);',
+      `                               lock(${L});`,
+      '  lock(fs_reclaim);',
+      '',
+      ' *** DEADLOCK ***',
+      '',
+      `${t.locks.length} lock${t.locks.length > 1 ? 's' : ''} held by ${t.comm}/${t.pid}:`,
+      ...t.locks.map((l, i) => ` #${i}: ffff888100a3e8b0 (${l.name}){++++}-{4:4}`),
+      '',
+      `gfp_mask=${formatGfpMode(gfp)}: an allocation under this lock may recurse into the ${held.io ? 'block IO path through swap-out' : 'filesystem through reclaim'}; use ${held.io ? 'GFP_NOIO or memalloc_noio_save()' : 'GFP_NOFS or memalloc_nofs_save()'}`,
+    ]);
   }
 
   /** __might_resched(): a blocking allocation from atomic context. */

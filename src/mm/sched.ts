@@ -16,6 +16,12 @@ export const PF_MEMALLOC = 0x00000800;
 export const PF_KSWAPD = 0x00020000;
 export const PF_MEMALLOC_NOFS = 0x00040000;
 export const PF_MEMALLOC_NOIO = 0x00080000;
+/**
+ * Model-only task flags: the task holds a filesystem lock, or is on the block IO path (fs_reclaim's
+ * lockdep annotations in the kernel). They send its allocations off the fast path so they can be checked.
+ */
+export const PF_MODEL_FS_LOCK = 1 << 29;
+export const PF_MODEL_IO_PATH = 1 << 30;
 
 // preempt_count layout (include/linux/preempt.h).
 export const PREEMPT_OFFSET = 1 << 0;
@@ -31,6 +37,10 @@ export interface Task {
   comm: string;
   cpu: number;
   flags: number;
+  /** Locks the task holds, innermost last (lockdep's held_locks): filesystem locks and IO-path markers. */
+  locks?: Array<{ name: string; io: boolean }>;
+  /** oom_score_adj (-1000..1000). */
+  oomScoreAdj?: number;
 }
 
 export class Sched {
@@ -67,6 +77,49 @@ export class Sched {
 
   task(pid: number): Task | undefined {
     return this.tasks.get(pid);
+  }
+
+  /** Every task, in pid order of creation (for_each_process). */
+  allTasks(): Task[] {
+    return [...this.tasks.values()];
+  }
+
+  /**
+   * Run `fn` as `task` on its own CPU in task context (a kernel thread such as kswapd doing its work), then
+   * return to whatever was running, interrupted context included.
+   */
+  runAs<T>(task: Task, fn: () => T): T {
+    const saved = { task: this.current, preemptCount: this.preemptCount, irqsDisabled: this.irqsDisabled };
+    this.current = task;
+    this.preemptCount = 0;
+    this.irqsDisabled = false;
+    try {
+      return fn();
+    } finally {
+      this.current = saved.task;
+      this.preemptCount = saved.preemptCount;
+      this.irqsDisabled = saved.irqsDisabled;
+    }
+  }
+
+  /**
+   * Take a filesystem lock (an inode's i_rwsem, a transaction) or, with `io`, enter the block IO path.
+   * Returns a token for fsUnlock. Lockdep's fs_reclaim checks the task's allocations while it holds one.
+   */
+  fsLock(name: string, io = false): number {
+    const t = this.current;
+    (t.locks ??= []).push({ name, io });
+    t.flags |= io ? PF_MODEL_IO_PATH : PF_MODEL_FS_LOCK;
+    return t.locks.length;
+  }
+
+  /** Release the lock fsLock returned `token` for (and any taken after it). */
+  fsUnlock(token: number): void {
+    const t = this.current;
+    if (!t.locks || token < 1 || token > t.locks.length) throw new Error(`fsUnlock: ${t.comm} does not hold lock #${token}`);
+    t.locks.length = token - 1;
+    t.flags &= ~(PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH);
+    for (const l of t.locks) t.flags |= l.io ? PF_MODEL_IO_PATH : PF_MODEL_FS_LOCK;
   }
 
   // memalloc scopes: each save returns the old flag bit for the matching restore (include/linux/sched/mm.h).

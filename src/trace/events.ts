@@ -1,8 +1,8 @@
 /**
- * The tracepoints the model emits, as include/trace/events/kmem.h and vmalloc.h define them: each event's fields are
- * recorded as numbers (and at most two strings the caller already holds: a call site, a cache name) and
- * turned into the kernel's TP_printk text only when the trace is read, so a long run with a bounded ring
- * formats only the lines it keeps.
+ * The tracepoints the model emits, as include/trace/events/kmem.h, vmalloc.h, compaction.h and vmscan.h define
+ * them: each event's fields are recorded as numbers (and at most two strings the caller already holds: a call
+ * site, a cache name) and turned into the kernel's TP_printk text only when the trace is read, so a long run
+ * with a bounded ring formats only the lines it keeps.
  */
 import { formatGfp } from '../gfp.js';
 
@@ -21,6 +21,11 @@ export const TRACE_EVENTS = [
   'alloc_vmap_area',
   'free_vmap_area_noflush',
   'purge_vmap_area_lazy',
+  'mm_compaction_begin',
+  'mm_compaction_end',
+  'mm_vmscan_direct_reclaim_begin',
+  'mm_vmscan_direct_reclaim_end',
+  'mm_vmscan_kswapd_wake',
 ] as const;
 export type TraceEvent = (typeof TRACE_EVENTS)[number];
 
@@ -37,6 +42,19 @@ export const EV_KMEM_CACHE_FREE = 9;
 export const EV_ALLOC_VMAP_AREA = 10;
 export const EV_FREE_VMAP_AREA_NOFLUSH = 11;
 export const EV_PURGE_VMAP_AREA_LAZY = 12;
+export const EV_MM_COMPACTION_BEGIN = 13;
+export const EV_MM_COMPACTION_END = 14;
+export const EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN = 15;
+export const EV_MM_VMSCAN_DIRECT_RECLAIM_END = 16;
+export const EV_MM_VMSCAN_KSWAPD_WAKE = 17;
+
+/**
+ * enum compact_result as mm_compaction_end's __print_symbolic() names it (include/trace/events/mmflags.h
+ * COMPACTION_STATUS), indexed by the enum's value: COMPACT_NOT_SUITABLE_ZONE 0 ... COMPACT_SUCCESS 8.
+ */
+export const COMPACTION_STATUS_NAMES = [
+  'not_suitable_zone', 'skipped', 'deferred', 'no_suitable_page', 'continue', 'complete', 'partial_skipped', 'contended', 'success',
+] as const;
 
 /** x86_64's vmemmap_base (0xffffea0000000000, low 48 bits): the struct page a page= field points at. */
 const VMEMMAP_BASE = 0xea0000000000;
@@ -106,6 +124,20 @@ export function formatFields(ev: number, a: Float64Array, s0: string, s1: string
       return `va_start=0x${longHex(a[0], long64)} nr_lazy=${a[1]} nr_lazy_max=${a[2]}`;
     case EV_PURGE_VMAP_AREA_LAZY:
       return `start=0x${longHex(a[0], long64)} end=0x${longHex(a[1], long64)} num_purged=${a[2]}`;
+    case EV_MM_COMPACTION_BEGIN:
+      // a: zone_start, migrate_pfn, free_pfn, zone_end, sync
+      return `zone_start=0x${a[0].toString(16)} migrate_pfn=0x${a[1].toString(16)} free_pfn=0x${a[2].toString(16)} zone_end=0x${a[3].toString(16)}, mode=${a[4] ? 'sync' : 'async'}`;
+    case EV_MM_COMPACTION_END:
+      // as begin, with a[5] the enum compact_result
+      return `zone_start=0x${a[0].toString(16)} migrate_pfn=0x${a[1].toString(16)} free_pfn=0x${a[2].toString(16)} zone_end=0x${a[3].toString(16)}, mode=${a[4] ? 'sync' : 'async'} status=${COMPACTION_STATUS_NAMES[a[5]]}`;
+    case EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN:
+      // a: order, gfp
+      return `order=${a[0]} gfp_flags=${formatGfp(a[1])}`;
+    case EV_MM_VMSCAN_DIRECT_RECLAIM_END:
+      return `nr_reclaimed=${a[0]}`;
+    case EV_MM_VMSCAN_KSWAPD_WAKE:
+      // a: nid, zid, order; the kernel records zid but prints only nid and order
+      return `nid=${a[0]} order=${a[2]}`;
     default:
       throw new Error(`trace: no format for event ${ev}`);
   }
