@@ -1,6 +1,7 @@
 /**
  * The /proc and debugfs views (src/proc): golden files, the layout of real 6.18 files, a boot from a real
- * zoneinfo, the standard tools that parse them (jc, procps free), and hand-computed fragmentation indices.
+ * zoneinfo, the standard tools that parse them (jc, procps free), hand-computed fragmentation indices, and
+ * the reclaim fields (LRU sizes, page cache, anonymous pages, swap, dirty and writeback) on machines with swap.
  *
  * Goldens live in test/golden/<scenario>/<file>; `UPDATE_GOLDEN=1 npx vitest run test/proc.test.ts` rewrites
  * them (review the diff before committing). test/golden/kernel-6.18/ holds real files from a 6.18 x86_64 guest
@@ -13,7 +14,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATETYPE_NAMES } from '../src/gfp.js';
 import { Machine } from '../src/machine.js';
 import type { MachineConfig } from '../src/config.js';
-import { NO_PAGE, NR_PAGE_ORDERS } from '../src/mm/page.js';
+import { NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE } from '../src/mm/page.js';
+import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE } from '../src/mm/swap.js';
+import type { AddressSpace } from '../src/mm/filemap.js';
+import type { AnonMm } from '../src/mm/anon.js';
 import { PROC_NAMES, type ProcName } from '../src/proc/index.js';
 import { freeWithMeminfo, jc, need, probeFree, probeJc, toolGate } from './helpers/jc.js';
 
@@ -520,15 +524,300 @@ describe('hand-computed values', () => {
     for (const name of ['x86_64-4G-workload', 'i386-2G-workload']) {
       const m = machine(name);
       const vm = jcless(m.proc('vmstat'));
-      let x = m.freePagesTotal() - m.totalreservePages;
-      let high = 0;
-      for (const z of m.zones) if (z.type === 'HighMem') high += z.freePages - Math.min(z.freePages, z.wmarkHigh());
-      x -= Math.min(x, high);
-      const avail = x + 1; // global_dirtyable_memory() never returns 0
-      // dirty_ratio 20 -> 20 * 4096 / 100 = 819 per 4096; dirty_background_ratio 10 -> 409 per 4096.
-      expect(vm.nr_dirty_threshold, name).toBe(Math.floor((819 * avail) / 4096));
-      expect(vm.nr_dirty_background_threshold, name).toBe(Math.floor((409 * avail) / 4096));
+      const { thresh, bgThresh } = expectedDirtyLimits(m);
+      expect(vm.nr_dirty_threshold, name).toBe(thresh);
+      expect(vm.nr_dirty_background_threshold, name).toBe(bgThresh);
     }
+  });
+});
+
+/**
+ * global_dirty_limits() computed here from the machine: dirtyable memory is free pages less totalreserve_pages
+ * plus the file LRUs, less each highmem zone's free pages above its high mark and its file LRU pages
+ * (vm_highmem_is_dirtyable is 0), plus 1; dirty_ratio 20 -> 20 * 4096 / 100 = 819 per 4096,
+ * dirty_background_ratio 10 -> 409 per 4096.
+ */
+function expectedDirtyLimits(m: Machine): { thresh: number; bgThresh: number } {
+  const file = (zi?: number) => zi === undefined
+    ? m.lru.size(LRU_INACTIVE_FILE) + m.lru.size(LRU_ACTIVE_FILE)
+    : m.lru.zoneLruSize(zi, LRU_INACTIVE_FILE) + m.lru.zoneLruSize(zi, LRU_ACTIVE_FILE);
+  let x = Math.max(0, m.freePagesTotal() - m.totalreservePages) + file();
+  let high = 0;
+  for (const z of m.zones) {
+    if (z.type === 'HighMem' && z.populated()) high += z.freePages - Math.min(z.freePages, z.wmarkHigh()) + file(z.idx);
+  }
+  x -= Math.min(x, high);
+  const avail = x + 1; // global_dirtyable_memory() never returns 0
+  return { thresh: Math.floor((819 * avail) / 4096), bgThresh: Math.floor((409 * avail) / 4096) };
+}
+
+// --- 7. the reclaim fields: page cache, anonymous memory, swap, writeback ------------------------------
+
+/** meminfo as label -> kB (no jc needed). */
+function meminfoKb(text: string): Record<string, number> {
+  return Object.fromEntries(lines(text).map((l) => {
+    const r = /^([^:]+): +(\d+)( kB)?$/.exec(l);
+    if (!r) throw new Error(`meminfo: bad line ${l}`);
+    return [r[1], Number(r[2])];
+  }));
+}
+
+/** zoneinfo: the per-node stats and each populated zone's counters, by zone name. */
+function zoneinfoCounters(text: string): { node: Record<string, number>; zones: Record<string, Record<string, number>> } {
+  const node: Record<string, number> = {};
+  const zones: Record<string, Record<string, number>> = {};
+  for (const z of zoneinfoZones(text)) {
+    let inNode = false;
+    for (const l of z.lines) {
+      if (l === '  per-node stats') inNode = true;
+      else if (/^  \S/.test(l)) inNode = false;
+      const r = /^ {6}([a-z_]+) +(\d+)$/.exec(l);
+      if (!r) continue;
+      if (inNode) node[r[1]] = Number(r[2]);
+      else (zones[z.name] ??= {})[r[1]] = Number(r[2]);
+    }
+  }
+  return { node, zones };
+}
+
+/** si_mem_available() computed here: free less reserves, plus page cache and reclaimable slab each less min(half, low marks). */
+function expectedAvailable(m: Machine): number {
+  const low = m.zones.reduce((s, z) => s + z.wmarkLow(), 0);
+  const cache = m.lru.size(LRU_INACTIVE_FILE) + m.lru.size(LRU_ACTIVE_FILE);
+  const slab = m.slub.counters.reclaimablePages;
+  return Math.max(0, m.freePagesTotal() - m.totalreservePages + cache - Math.min(Math.floor(cache / 2), low) +
+    slab - Math.min(Math.floor(slab / 2), low));
+}
+
+const FILE_PAGES = 300;
+const ANON_PAGES = 200;
+
+/** A file of FILE_PAGES dirty page cache pages and an anonymous mapping of ANON_PAGES written pages. */
+function fillMemory(m: Machine): { file: AddressSpace; am: AnonMm } {
+  const buf = new Uint8Array(PAGE_SIZE).fill(0x5a);
+  const file = m.createFile(m.mountFs('ext4'));
+  for (let i = 0; i < FILE_PAGES; i++) expect(m.fileWrite(file, i, buf)).toBe(true);
+  const am = m.mmapAnon(ANON_PAGES);
+  for (let i = 0; i < ANON_PAGES; i++) expect(m.anonWrite(am, i, buf)).toBe(true);
+  return { file, am };
+}
+
+/** What every rendering must agree on, whatever the state: meminfo, vmstat and zoneinfo against each other and the model. */
+function expectConsistentViews(m: Machine): void {
+  const mi = meminfoKb(m.proc('meminfo'));
+  const vm = jcless(m.proc('vmstat'));
+  const zi = zoneinfoCounters(m.proc('zoneinfo'));
+  const K = (p: number) => p * 4;
+  // The node items are the same in vmstat and zoneinfo, and are the model's counters.
+  for (const [n, v] of Object.entries(zi.node)) expect(vm[n], n).toBe(v);
+  expect(vm.nr_inactive_anon).toBe(m.lru.size(LRU_INACTIVE_ANON));
+  expect(vm.nr_active_anon).toBe(m.lru.size(LRU_ACTIVE_ANON));
+  expect(vm.nr_inactive_file).toBe(m.lru.size(LRU_INACTIVE_FILE));
+  expect(vm.nr_active_file).toBe(m.lru.size(LRU_ACTIVE_FILE));
+  expect(vm.nr_file_pages).toBe(m.node.nrFilePages);
+  expect(vm.nr_anon_pages).toBe(m.node.nrAnonPages);
+  expect(vm.nr_dirty).toBe(m.node.nrDirty);
+  expect(vm.nr_writeback).toBe(m.node.nrWriteback);
+  expect(vm.nr_swapcached).toBe(m.node.nrSwapcached);
+  // vmstat's zone items are the sums of zoneinfo's, and the per-zone LRU sizes add up to the node's.
+  for (const item of ['inactive_anon', 'active_anon', 'inactive_file', 'active_file', 'unevictable', 'write_pending']) {
+    const sum = Object.values(zi.zones).reduce((s, z) => s + z[`nr_zone_${item}`], 0);
+    expect(vm[`nr_zone_${item}`], item).toBe(sum);
+    if (item !== 'write_pending') expect(sum, item).toBe(vm[`nr_${item}`]);
+  }
+  for (const z of m.zones) {
+    if (!z.populated()) continue;
+    expect(zi.zones[z.name].nr_zone_inactive_file, z.name).toBe(m.lru.zoneLruSize(z.idx, LRU_INACTIVE_FILE));
+    expect(zi.zones[z.name].nr_zone_inactive_anon, z.name).toBe(m.lru.zoneLruSize(z.idx, LRU_INACTIVE_ANON));
+  }
+  // NR_ZONE_WRITE_PENDING moves with NR_FILE_DIRTY and NR_WRITEBACK.
+  expect(vm.nr_zone_write_pending).toBe(vm.nr_dirty + vm.nr_writeback);
+  // meminfo is the same counters in kB.
+  expect(mi.Cached + mi.SwapCached + mi.Buffers).toBe(K(vm.nr_file_pages));
+  expect(mi.SwapCached).toBe(K(vm.nr_swapcached));
+  expect(mi['Active(anon)']).toBe(K(vm.nr_active_anon));
+  expect(mi['Inactive(anon)']).toBe(K(vm.nr_inactive_anon));
+  expect(mi['Active(file)']).toBe(K(vm.nr_active_file));
+  expect(mi['Inactive(file)']).toBe(K(vm.nr_inactive_file));
+  expect(mi.Active).toBe(mi['Active(anon)'] + mi['Active(file)']);
+  expect(mi.Inactive).toBe(mi['Inactive(anon)'] + mi['Inactive(file)']);
+  expect(mi.Unevictable).toBe(0);
+  expect(mi.Dirty).toBe(K(vm.nr_dirty));
+  expect(mi.Writeback).toBe(K(vm.nr_writeback));
+  expect(mi.AnonPages).toBe(K(vm.nr_anon_pages));
+  expect(mi.Mapped).toBe(0);
+  expect(mi.SwapTotal).toBe(K(m.swap?.total ?? 0));
+  expect(mi.SwapFree).toBe(K(m.swap?.free ?? 0));
+  expect(mi.CommitLimit).toBe(K(Math.floor(m.totalramPages / 2) + (m.swap?.total ?? 0)));
+  expect(mi.MemAvailable).toBe(K(expectedAvailable(m)));
+  const { thresh, bgThresh } = expectedDirtyLimits(m);
+  expect(vm.nr_dirty_threshold).toBe(thresh);
+  expect(vm.nr_dirty_background_threshold).toBe(bgThresh);
+}
+
+describe('the reclaim fields (page cache, anonymous memory, swap, writeback)', () => {
+  it('a fresh machine with swap: every new field is 0 except SwapTotal, SwapFree and CommitLimit', () => {
+    const m = Machine.boot({ mem: '256M', swap: '64M', strict: true });
+    const mi = meminfoKb(m.proc('meminfo'));
+    expect(mi.SwapTotal).toBe(65536);
+    expect(mi.SwapFree).toBe(65536);
+    expect(mi.CommitLimit).toBe(Math.floor(m.totalramPages / 2) * 4 + 65536);
+    for (const l of ['Cached', 'SwapCached', 'Active', 'Inactive', 'Active(anon)', 'Inactive(anon)', 'Active(file)',
+      'Inactive(file)', 'Dirty', 'Writeback', 'AnonPages']) expect(mi[l], l).toBe(0);
+    expectConsistentViews(m);
+  });
+
+  it('dirty page cache and anonymous pages: meminfo, vmstat and zoneinfo agree with the model', () => {
+    const m = Machine.boot({ mem: '256M', swap: '64M', strict: true });
+    const faults = m.events.pgfault;
+    fillMemory(m);
+    const mi = meminfoKb(m.proc('meminfo'));
+    // Each file page was written once, each anonymous page faulted in once: all on the inactive lists.
+    expect(mi.Cached).toBe(FILE_PAGES * 4);
+    expect(mi['Inactive(file)']).toBe(FILE_PAGES * 4);
+    expect(mi['Active(file)']).toBe(0);
+    expect(mi.Dirty).toBe(FILE_PAGES * 4);
+    expect(mi.Writeback).toBe(0);
+    expect(mi.AnonPages).toBe(ANON_PAGES * 4);
+    expect(mi['Inactive(anon)']).toBe(ANON_PAGES * 4);
+    expect(mi.SwapCached).toBe(0);
+    expect(mi.SwapFree).toBe(65536);
+    // MemAvailable counts the page cache, less what must stay (here half of it: the low marks are larger).
+    const low = m.zones.reduce((s, z) => s + z.wmarkLow(), 0);
+    expect(low).toBeGreaterThan(FILE_PAGES / 2);
+    expect(mi.MemAvailable).toBe((m.freePagesTotal() - m.totalreservePages + FILE_PAGES / 2) * 4);
+    const vm = jcless(m.proc('vmstat'));
+    expect(vm).toMatchObject({
+      nr_file_pages: FILE_PAGES, nr_dirty: FILE_PAGES, nr_dirtied: FILE_PAGES, nr_anon_pages: ANON_PAGES,
+      nr_inactive_file: FILE_PAGES, nr_inactive_anon: ANON_PAGES, nr_zone_inactive_file: FILE_PAGES,
+      nr_zone_write_pending: FILE_PAGES, nr_writeback: 0, nr_written: 0, pswpout: 0,
+    });
+    expect(vm.pgfault).toBe(m.events.pgfault);
+    expect(vm.pgfault - faults).toBeGreaterThanOrEqual(ANON_PAGES);
+    // Dirtyable memory now includes the file LRUs.
+    const noFile = Math.floor((819 * (m.freePagesTotal() - m.totalreservePages + 1)) / 4096);
+    expect(vm.nr_dirty_threshold).toBe(Math.floor((819 * (m.freePagesTotal() - m.totalreservePages + FILE_PAGES + 1)) / 4096));
+    expect(vm.nr_dirty_threshold).toBeGreaterThan(noFile);
+    expectConsistentViews(m);
+    m.checkInvariants();
+  });
+
+  it('writeback to the file and to swap, and the swap cache', () => {
+    const m = Machine.boot({ mem: '256M', swap: '64M', strict: true });
+    const { file, am } = fillMemory(m);
+    const buf = new Uint8Array(PAGE_SIZE).fill(0xa5);
+    // pageout() of 10 dirty file pages and of 5 anonymous pages (add_to_swap + swap_writepage).
+    for (let i = 0; i < 10; i++) m.filemap.writepage(file.page(i));
+    for (let i = 0; i < 5; i++) {
+      const pfn = am.slots[i];
+      expect(m.anon.addToSwap(pfn)).toBe(true);
+      m.anon.swapWritepage(pfn);
+    }
+    // A page written again while its write is in flight is dirty and under writeback: it counts twice.
+    expect(m.fileWrite(file, 0, buf)).toBe(true);
+    let mi = meminfoKb(m.proc('meminfo'));
+    let vm = jcless(m.proc('vmstat'));
+    expect(vm).toMatchObject({
+      nr_dirty: FILE_PAGES - 10 + 1, nr_writeback: 15, nr_swapcached: 5, nr_zone_write_pending: FILE_PAGES - 10 + 1 + 15,
+      pswpout: 5, pgpgout: 15 * 4, nr_dirtied: FILE_PAGES + 1, nr_written: 0,
+    });
+    expect(mi.Dirty).toBe((FILE_PAGES - 9) * 4);
+    expect(mi.Writeback).toBe(15 * 4);
+    expect(mi.SwapCached).toBe(5 * 4);
+    expect(mi.SwapFree).toBe(65536 - 5 * 4);
+    expect(mi.AnonPages).toBe(ANON_PAGES * 4);
+    expectConsistentViews(m);
+    // The writes complete (folio_end_writeback): NR_WRITEBACK drops, NR_WRITTEN counts them.
+    m.wb.complete(Infinity);
+    vm = jcless(m.proc('vmstat'));
+    mi = meminfoKb(m.proc('meminfo'));
+    expect(vm).toMatchObject({ nr_writeback: 0, nr_written: 15, nr_zone_write_pending: FILE_PAGES - 9, nr_swapcached: 5 });
+    expect(mi.Writeback).toBe(0);
+    expectConsistentViews(m);
+    m.checkInvariants();
+  });
+
+  it('i386: page cache in HighMem is counted per zone and left out of dirtyable memory', () => {
+    const m = Machine.boot({ arch: 'i386', mem: '2G', swap: '64M', strict: true });
+    const before = jcless(m.proc('vmstat'));
+    fillMemory(m);
+    const high = m.zones.find((z) => z.type === 'HighMem')!;
+    const zi = zoneinfoCounters(m.proc('zoneinfo'));
+    // GFP_HIGHUSER_MOVABLE: the page cache and the anonymous pages come from HighMem.
+    expect(zi.zones.HighMem.nr_zone_inactive_file).toBe(FILE_PAGES);
+    expect(zi.zones.HighMem.nr_zone_inactive_anon).toBe(ANON_PAGES);
+    expect(zi.zones.HighMem.nr_zone_write_pending).toBe(FILE_PAGES);
+    expect(m.lru.zoneLruSize(high.idx, LRU_INACTIVE_FILE)).toBe(FILE_PAGES);
+    // The file pages add to dirtyable memory and come off again with highmem's share: the thresholds move
+    // only by what the allocations took from lowmem (nothing here: HighMem stays above its high mark).
+    const vm = jcless(m.proc('vmstat'));
+    expect(vm.nr_dirty_threshold).toBe(before.nr_dirty_threshold);
+    expectConsistentViews(m);
+  });
+});
+
+describe.runIf(toolGate('jc', JC))('jc parses the reclaim fields', () => {
+  let m: Machine;
+  beforeAll(() => {
+    m = Machine.boot({ mem: '256M', swap: '64M', strict: true });
+    const { file, am } = fillMemory(m);
+    for (let i = 0; i < 10; i++) m.filemap.writepage(file.page(i));
+    for (let i = 0; i < 5; i++) {
+      m.anon.addToSwap(am.slots[i]);
+      m.anon.swapWritepage(am.slots[i]);
+    }
+  });
+
+  it('jc --proc-meminfo', () => {
+    need('jc', JC);
+    const out = jc('proc-meminfo', m.proc('meminfo')) as Record<string, number>;
+    expect(out).toMatchObject({
+      Cached: Math.max(0, m.node.nrFilePages - m.node.nrSwapcached) * 4, SwapCached: 5 * 4, Dirty: (FILE_PAGES - 10) * 4,
+      Writeback: 15 * 4, AnonPages: ANON_PAGES * 4, SwapTotal: 65536, SwapFree: 65536 - 5 * 4,
+      'Inactive(file)': FILE_PAGES * 4, 'Inactive(anon)': ANON_PAGES * 4, MemAvailable: expectedAvailable(m) * 4,
+      CommitLimit: Math.floor(m.totalramPages / 2) * 4 + 65536,
+    });
+  });
+
+  it('jc --proc-vmstat', () => {
+    need('jc', JC);
+    const out = jc('proc-vmstat', m.proc('vmstat')) as Record<string, number>;
+    expect(out).toMatchObject({
+      nr_file_pages: m.node.nrFilePages, nr_inactive_file: FILE_PAGES, nr_zone_inactive_file: FILE_PAGES,
+      nr_anon_pages: ANON_PAGES, nr_dirty: FILE_PAGES - 10, nr_writeback: 15, nr_zone_write_pending: FILE_PAGES + 5,
+      nr_swapcached: 5, pswpout: 5, pgpgout: 60, pgfault: m.events.pgfault,
+    });
+  });
+
+  it('jc --proc-zoneinfo', () => {
+    need('jc', JC);
+    const out = jc('proc-zoneinfo', m.proc('zoneinfo')) as Array<Record<string, any>>;
+    const node = out[0];
+    expect(node).toMatchObject({ nr_inactive_file: FILE_PAGES, nr_inactive_anon: ANON_PAGES, nr_dirty: FILE_PAGES - 10, nr_writeback: 15 });
+    let file = 0;
+    for (const z of m.zones.filter((x) => x.populated())) {
+      expect(node[z.name].pages.nr_zone_inactive_file, z.name).toBe(m.lru.zoneLruSize(z.idx, LRU_INACTIVE_FILE));
+      file += node[z.name].pages.nr_zone_inactive_file;
+    }
+    expect(file).toBe(FILE_PAGES);
+  });
+});
+
+describe.runIf(toolGate('free', FREE))('procps free reads the swap and the page cache', () => {
+  it('x86_64 256M with 64M swap, page cache, anonymous memory and a swap cache', () => {
+    need('unshare/free', FREE);
+    const m = Machine.boot({ mem: '256M', swap: '64M', strict: true });
+    const { am } = fillMemory(m);
+    for (let i = 0; i < 5; i++) {
+      m.anon.addToSwap(am.slots[i]);
+      m.anon.swapWritepage(am.slots[i]);
+    }
+    const mi = meminfoKb(m.proc('meminfo'));
+    const rows = freeWithMeminfo(m.proc('meminfo'));
+    expect(rows.Mem.available).toBe(expectedAvailable(m) * 4);
+    // buff/cache: Buffers + Cached + SReclaimable.
+    expect(rows.Mem.buffCache).toBe(mi.Buffers + mi.Cached + mi.SReclaimable);
+    expect(rows.Swap).toMatchObject({ total: 65536, used: 5 * 4, free: 65536 - 5 * 4 });
   });
 });
 

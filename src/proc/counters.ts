@@ -1,9 +1,13 @@
 /**
  * The machine's counters under their /proc/vmstat names (mm/vmstat.c vmstat_text), for the renderers.
- * Zone items are summed over zones; node items and events come from the layers that keep them. A name the
- * model has no layer for yet reads 0, which is what such a machine would show (no page cache, no swap, ...).
+ * Zone items are summed over zones; node items and events come from the layers that keep them: the LRU
+ * sizes from the lruvec (per zone: lru_zone_size), the page-state counters from NodeStats, the events from
+ * VmEvents. A name the model has no layer for reads 0, which is what such a machine would show (no mlock,
+ * no shmem, no THP, no NUMA balancing, ...).
  */
 import type { Machine } from '../machine.js';
+import { PG_DIRTY, PG_SWAPBACKED, PG_WRITEBACK } from '../mm/page.js';
+import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE } from '../mm/swap.js';
 
 /** pgalloc_/allocstall_ suffix of a zone (the kernel's TEXTS_FOR_ZONES: "high" for HighMem). */
 export function zoneStatSuffix(type: string): string {
@@ -13,19 +17,43 @@ export function zoneStatSuffix(type: string): string {
 /** Per-zone items of zoneinfo and vmstat, for one zone. */
 export function zoneItems(m: Machine, zi: number): Array<[string, number]> {
   const z = m.zones[zi];
+  const lru = (l: number) => m.lru.zoneLruSize(zi, l);
   return [
     ['nr_free_pages', z.freePages],
     ['nr_free_pages_blocks', z.freePagesBlocks(m.cfg.arch.pageblockOrder)],
-    ['nr_zone_inactive_anon', 0],
-    ['nr_zone_active_anon', 0],
-    ['nr_zone_inactive_file', 0],
-    ['nr_zone_active_file', 0],
-    ['nr_zone_unevictable', 0],
-    ['nr_zone_write_pending', 0],
+    ['nr_zone_inactive_anon', lru(LRU_INACTIVE_ANON)],
+    ['nr_zone_active_anon', lru(LRU_ACTIVE_ANON)],
+    ['nr_zone_inactive_file', lru(LRU_INACTIVE_FILE)],
+    ['nr_zone_active_file', lru(LRU_ACTIVE_FILE)],
+    ['nr_zone_unevictable', lru(LRU_UNEVICTABLE)],
+    ['nr_zone_write_pending', zoneWritePending(m, zi)],
     ['nr_mlock', 0],
     ['nr_zspages', 0],
     ['nr_free_cma', 0],
   ];
+}
+
+/**
+ * NR_ZONE_WRITE_PENDING of one zone. The kernel moves it with NR_FILE_DIRTY (folio_account_dirtied,
+ * folio_clear_dirty_for_io) and with NR_WRITEBACK (__folio_start_writeback, __folio_end_writeback), so it is
+ * the zone's dirty page cache pages plus its pages under writeback (file or swap), a page both dirty and
+ * under writeback counting twice. The model keeps those counters per node only, so the zone's share is
+ * counted off mem_map at render time: a page-cache page (owned, not swap-backed) with PG_dirty, and any
+ * page with PG_writeback, on the LRU or isolated. With nothing dirty or in flight there is nothing to walk.
+ */
+export function zoneWritePending(m: Machine, zi: number): number {
+  if (m.node.nrDirty === 0 && m.node.nrWriteback === 0) return 0;
+  const z = m.zones[zi];
+  const flags = m.mm.flags;
+  const mapping = m.mm.mapping;
+  const end = Math.min(z.endPfn, m.mm.nrPages);
+  let n = 0;
+  for (let pfn = z.startPfn; pfn < end; pfn++) {
+    const f = flags[pfn];
+    if (f & PG_WRITEBACK) n++;
+    if ((f & (PG_DIRTY | PG_SWAPBACKED)) === PG_DIRTY && mapping[pfn] !== 0) n++;
+  }
+  return n;
 }
 
 /** NUMA event items of one zone (one node: every hit is local). */
@@ -80,9 +108,42 @@ export function ramPagesIn(m: Machine, start: number, end: number): number {
   return n;
 }
 
-/** Node item values the model keeps; the others are 0 until the layer that keeps them exists. */
+/** Node item values the model keeps; the others are 0 (no layer keeps them: mlock, shmem, THP, ...). */
 export function nodeItem(m: Machine, name: string): number {
+  const node = m.node;
   switch (name) {
+    case 'nr_inactive_anon':
+      return m.lru.size(LRU_INACTIVE_ANON);
+    case 'nr_active_anon':
+      return m.lru.size(LRU_ACTIVE_ANON);
+    case 'nr_inactive_file':
+      return m.lru.size(LRU_INACTIVE_FILE);
+    case 'nr_active_file':
+      return m.lru.size(LRU_ACTIVE_FILE);
+    case 'nr_unevictable':
+      return m.lru.size(LRU_UNEVICTABLE);
+    case 'nr_isolated_anon':
+      return node.nrIsolatedAnon;
+    case 'nr_isolated_file':
+      return node.nrIsolatedFile;
+    case 'nr_anon_pages':
+      return node.nrAnonPages;
+    case 'nr_file_pages':
+      return node.nrFilePages;
+    case 'nr_dirty':
+      return node.nrDirty;
+    case 'nr_writeback':
+      return node.nrWriteback;
+    case 'nr_vmscan_write':
+      return node.nrVmscanWrite;
+    case 'nr_vmscan_immediate_reclaim':
+      return node.nrVmscanImmediateReclaim;
+    case 'nr_dirtied':
+      return node.nrDirtied;
+    case 'nr_written':
+      return node.nrWritten;
+    case 'nr_swapcached':
+      return node.nrSwapcached;
     case 'nr_slab_reclaimable':
       return m.slub.counters.reclaimablePages;
     case 'nr_slab_unreclaimable':
@@ -98,24 +159,62 @@ export function nodeItem(m: Machine, name: string): number {
 export function eventItems(m: Machine): Array<[string, number]> {
   const ev = m.events;
   const zones = m.zones;
-  const perZone = (prefix: string, arr?: Float64Array): Array<[string, number]> =>
-    zones.map((z, i) => [`${prefix}_${zoneStatSuffix(z.type)}`, arr ? arr[i] : 0]);
+  const perZone = (prefix: string, arr: Float64Array): Array<[string, number]> =>
+    zones.map((z, i) => [`${prefix}_${zoneStatSuffix(z.type)}`, arr[i]]);
   const zero = (names: string): Array<[string, number]> => names.split(' ').map((n) => [n, 0]);
   const items: Array<[string, number]> = [
-    ...zero('pgpgin pgpgout pswpin pswpout'),
+    ['pgpgin', ev.pgpgin], // kept in KiB: vmstat_start() halves the kernel's sector count
+    ['pgpgout', ev.pgpgout],
+    ['pswpin', ev.pswpin],
+    ['pswpout', ev.pswpout],
     ...perZone('pgalloc', ev.pgalloc),
     ...perZone('allocstall', ev.allocstall),
-    ...perZone('pgskip'),
+    ...perZone('pgskip', ev.pgskip),
     ['pgfree', ev.pgfree],
-    ...zero('pgactivate pgdeactivate pglazyfree pgfault pgmajfault pglazyfreed pgrefill pgreuse pgsteal_kswapd ' +
-      'pgsteal_direct pgsteal_khugepaged pgsteal_proactive pgscan_kswapd pgscan_direct pgscan_khugepaged ' +
-      'pgscan_proactive pgscan_direct_throttle pgscan_anon pgscan_file pgsteal_anon pgsteal_file zone_reclaim_success ' +
-      'zone_reclaim_failed pginodesteal slabs_scanned kswapd_inodesteal kswapd_low_wmark_hit_quickly ' +
-      'kswapd_high_wmark_hit_quickly pageoutrun pgrotated drop_pagecache drop_slab oom_kill numa_pte_updates ' +
-      'numa_huge_pte_updates numa_hint_faults numa_hint_faults_local numa_pages_migrated pgmigrate_success ' +
-      'pgmigrate_fail thp_migration_success thp_migration_fail thp_migration_split compact_migrate_scanned ' +
-      'compact_free_scanned compact_isolated compact_stall compact_fail compact_success compact_daemon_wake ' +
-      'compact_daemon_migrate_scanned compact_daemon_free_scanned htlb_buddy_alloc_success htlb_buddy_alloc_fail ' +
+    ['pgactivate', ev.pgactivate],
+    ['pgdeactivate', ev.pgdeactivate],
+    ['pglazyfree', 0],
+    ['pgfault', ev.pgfault],
+    ['pgmajfault', ev.pgmajfault],
+    ['pglazyfreed', 0],
+    ['pgrefill', ev.pgrefill],
+    ['pgreuse', 0],
+    ['pgsteal_kswapd', ev.pgstealKswapd],
+    ['pgsteal_direct', ev.pgstealDirect],
+    ['pgsteal_khugepaged', 0],
+    ['pgsteal_proactive', 0],
+    ['pgscan_kswapd', ev.pgscanKswapd],
+    ['pgscan_direct', ev.pgscanDirect],
+    ['pgscan_khugepaged', 0],
+    ['pgscan_proactive', 0],
+    ['pgscan_direct_throttle', 0],
+    ['pgscan_anon', ev.pgscanAnon],
+    ['pgscan_file', ev.pgscanFile],
+    ['pgsteal_anon', ev.pgstealAnon],
+    ['pgsteal_file', ev.pgstealFile],
+    ...zero('zone_reclaim_success zone_reclaim_failed pginodesteal'),
+    ['slabs_scanned', ev.slabsScanned],
+    ['kswapd_inodesteal', 0],
+    ['kswapd_low_wmark_hit_quickly', ev.kswapdLowWmarkHitQuickly],
+    ['kswapd_high_wmark_hit_quickly', ev.kswapdHighWmarkHitQuickly],
+    ['pageoutrun', ev.pageoutrun],
+    ['pgrotated', ev.pgrotated],
+    ...zero('drop_pagecache drop_slab'),
+    ['oom_kill', ev.oomKill],
+    ...zero('numa_pte_updates numa_huge_pte_updates numa_hint_faults numa_hint_faults_local numa_pages_migrated'),
+    ['pgmigrate_success', ev.pgmigrateSuccess],
+    ['pgmigrate_fail', ev.pgmigrateFail],
+    ...zero('thp_migration_success thp_migration_fail thp_migration_split'),
+    ['compact_migrate_scanned', ev.compactMigrateScanned],
+    ['compact_free_scanned', ev.compactFreeScanned],
+    ['compact_isolated', ev.compactIsolated],
+    ['compact_stall', ev.compactStall],
+    ['compact_fail', ev.compactFail],
+    ['compact_success', ev.compactSuccess],
+    ['compact_daemon_wake', ev.compactDaemonWake],
+    ['compact_daemon_migrate_scanned', ev.compactDaemonMigrateScanned],
+    ['compact_daemon_free_scanned', ev.compactDaemonFreeScanned],
+    ...zero('htlb_buddy_alloc_success htlb_buddy_alloc_fail ' +
       'unevictable_pgs_culled unevictable_pgs_scanned unevictable_pgs_rescued unevictable_pgs_mlocked ' +
       'unevictable_pgs_munlocked unevictable_pgs_cleared unevictable_pgs_stranded thp_fault_alloc thp_fault_fallback ' +
       'thp_fault_fallback_charge thp_collapse_alloc thp_collapse_alloc_failed thp_file_alloc thp_file_fallback ' +

@@ -3,6 +3,7 @@
  * dirty thresholds and memmap sizes, vm events, and the literal `nr_unstable 0`.
  */
 import type { Machine } from '../machine.js';
+import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE } from '../mm/swap.js';
 import { archHasNuma, eventItems, nodeItem, nodeItems, numaItems, ramPagesIn, zoneItems } from './counters.js';
 
 export function renderVmstat(m: Machine): string {
@@ -21,17 +22,21 @@ export function renderVmstat(m: Machine): string {
 
 /**
  * global_dirty_limits() (mm/page-writeback.c) with dirty_ratio 20 and dirty_background_ratio 10.
- * global_dirtyable_memory(): free pages less totalreserve_pages, plus the file LRUs (empty until the page
- * cache exists), less highmem's free pages above its high mark (vm_highmem_is_dirtyable is 0), plus 1.
+ * global_dirtyable_memory(): free pages less totalreserve_pages, plus the file LRUs (NR_INACTIVE_FILE +
+ * NR_ACTIVE_FILE), less highmem_dirtyable_memory() (vm_highmem_is_dirtyable is 0): each populated highmem
+ * zone's free pages above its high mark plus its file LRU pages, at most the total so far; plus 1.
  * domain_dirty_limits() first turns each ratio into parts per PAGE_SIZE (20% -> 819/4096), so the
  * thresholds are a little below 20% and 10%.
  */
 function globalDirtyLimits(m: Machine): { thresh: number; bgThresh: number } {
   const free = m.freePagesTotal();
   let x = free - Math.min(free, m.totalreservePages);
+  x += m.lru.size(LRU_INACTIVE_FILE) + m.lru.size(LRU_ACTIVE_FILE);
   let high = 0;
   for (const z of m.zones) {
-    if (z.type === 'HighMem' && z.populated()) high += z.freePages - Math.min(z.freePages, z.wmarkHigh());
+    if (z.type !== 'HighMem' || !z.populated()) continue;
+    high += z.freePages - Math.min(z.freePages, z.wmarkHigh());
+    high += m.lru.zoneLruSize(z.idx, LRU_INACTIVE_FILE) + m.lru.zoneLruSize(z.idx, LRU_ACTIVE_FILE);
   }
   x -= Math.min(high, x);
   const avail = x + 1;
