@@ -90,6 +90,8 @@ export class Machine {
   readonly filemap: Filemap;
   readonly anon: Anon;
   readonly migrate: Migrate;
+  /** PTE pages of tasks' anonymous memory (NR_PAGETABLE beside the kernel's vmalloc tables). */
+  readonly userPgtables = { user: 0 };
   readonly compaction: Compaction;
   readonly vmscan: Vmscan;
   readonly oom: OomKiller;
@@ -169,7 +171,7 @@ export class Machine {
       events: this.events, clock: this.clock,
     };
     this.filemap = new Filemap(userDeps);
-    this.anon = new Anon({ ...userDeps, swap: () => this.swap });
+    this.anon = new Anon({ ...userDeps, swap: () => this.swap, pgtablePages: this.userPgtables });
     this.migrate = new Migrate(this.mm, this.mem, this.rmap, this.lru, this.events);
     this.compaction = new Compaction({
       cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, pa: this.pa, lru: this.lru, migrate: this.migrate,
@@ -533,11 +535,15 @@ export class Machine {
     this.clock.ns += ns;
     this.runDaemons();
   }
+  /** NR_PAGETABLE: the kernel's vmalloc page tables and the tasks' PTE pages. */
+  get nrPageTablePages(): number {
+    return this.pgtable.nrTables + this.userPgtables.user;
+  }
   /** What show_mem prints beyond the zones. */
   private showMemState(): ShowMemState {
     return {
       lru: this.lru, node: this.node, slabReclaimable: this.slub.counters.reclaimablePages,
-      slabUnreclaimable: this.slub.counters.unreclaimablePages + this.slab.largePages, pagetables: this.pgtable.nrTables,
+      slabUnreclaimable: this.slub.counters.unreclaimablePages + this.slab.largePages, pagetables: this.nrPageTablePages,
       swapTotal: this.swap?.total ?? 0, swapFree: this.swap?.free ?? 0,
     };
   }

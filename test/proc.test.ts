@@ -740,6 +740,8 @@ describe('the reclaim fields (page cache, anonymous memory, swap, writeback)', (
   it('i386: page cache in HighMem is counted per zone and left out of dirtyable memory', () => {
     const m = Machine.boot({ arch: 'i386', mem: '2G', swap: '64M', strict: true });
     const before = jcless(m.proc('vmstat'));
+    const lowFree = () => m.zones.filter((z) => z.type !== 'HighMem').reduce((s, z) => s + z.freePages, 0);
+    const lowBefore = lowFree();
     fillMemory(m);
     const high = m.zones.find((z) => z.type === 'HighMem')!;
     const zi = zoneinfoCounters(m.proc('zoneinfo'));
@@ -748,10 +750,12 @@ describe('the reclaim fields (page cache, anonymous memory, swap, writeback)', (
     expect(zi.zones.HighMem.nr_zone_inactive_anon).toBe(ANON_PAGES);
     expect(zi.zones.HighMem.nr_zone_write_pending).toBe(FILE_PAGES);
     expect(m.lru.zoneLruSize(high.idx, LRU_INACTIVE_FILE)).toBe(FILE_PAGES);
-    // The file pages add to dirtyable memory and come off again with highmem's share: the thresholds move
-    // only by what the allocations took from lowmem (nothing here: HighMem stays above its high mark).
+    // The file pages add to dirtyable memory and come off again with highmem's share: the threshold moves
+    // only by what the allocations took from lowmem (the anon PTE page and the pcp batch it came with; 20% is
+    // 819/4096), not by the 300 file pages (which would be 60 more).
     const vm = jcless(m.proc('vmstat'));
-    expect(vm.nr_dirty_threshold).toBe(before.nr_dirty_threshold);
+    const lowTaken = lowBefore - lowFree();
+    expect(Math.abs(before.nr_dirty_threshold - vm.nr_dirty_threshold - Math.floor((819 * lowTaken) / 4096))).toBeLessThanOrEqual(1);
     expectConsistentViews(m);
   });
 });

@@ -9,8 +9,10 @@
  * entry and frees the page; the next touch reads it back. A write to a page in the swap cache makes the swap
  * copy stale, so the slot is given back (or, while the write is in flight, the page is simply dirty again).
  * rss and swap entries are counted per task for the OOM killer, as mm_struct's rss_stat.
- * Departures: no fork or sharing (one mapping per page), no page tables for user memory (the owner's slots are
- * the page table), the PTE young bit is PG_referenced.
+ * Each 512-page stretch of the region gets its PTE page when first touched (pte_alloc: GFP_PGTABLE_USER,
+ * unmovable), freed at exit: the unmovable pages that user memory scatters through RAM.
+ * Departures: no fork or sharing (one mapping per page); the owner's slots stand for the PTEs, the PTE pages
+ * hold no bytes; upper levels are not modelled; the PTE young bit is PG_referenced.
  */
 import { GFP } from '../gfp.js';
 import type { Clock } from './clock.js';
@@ -26,6 +28,11 @@ import type { SwapInfo } from './swapfile.js';
 import type { Lruvec } from './swap.js';
 import type { NodeStats, VmEvents } from './vmstat.js';
 
+/** PTRS_PER_PTE (x86_64): one PTE page maps 512 pages. */
+export const PTRS_PER_PTE = 512;
+/** GFP_PGTABLE_USER: GFP_PGTABLE_KERNEL | __GFP_ACCOUNT. */
+const GFP_PGTABLE_USER = GFP.KERNEL | GFP.ZERO | GFP.ACCOUNT;
+
 export class AnonMm implements RmapOwner {
   readonly id: number;
   readonly anon = true;
@@ -35,11 +42,15 @@ export class AnonMm implements RmapOwner {
   /** MM_ANONPAGES and MM_SWAPENTS. */
   rssAnon = 0;
   swapents = 0;
+  /** The PTE page of each 512-page stretch, or NO_PAGE (pmd_none). */
+  readonly ptePages: Int32Array;
+  nrPtes = 0;
 
   constructor(id: number, task: Task, pages: number) {
     this.id = id;
     this.task = task;
     this.slots = new Int32Array(pages).fill(SLOT_NONE);
+    this.ptePages = new Int32Array(Math.ceil(pages / PTRS_PER_PTE)).fill(NO_PAGE);
   }
 
   /** total_vm in pages. */
@@ -59,6 +70,8 @@ export interface AnonDeps {
   events: VmEvents;
   clock: Clock;
   swap: () => SwapInfo | undefined;
+  /** NR_PAGETABLE's user share (the kernel's vmalloc tables are counted by pgtable.ts). */
+  pgtablePages: { user: number };
 }
 
 export class Anon {
@@ -92,6 +105,19 @@ export class Anon {
       return v;
     }
     d.events.pgfault++;
+    // __pte_alloc(): the stretch's PTE page first; a fault that cannot get one fails with VM_FAULT_OOM.
+    const pmd = Math.floor(index / PTRS_PER_PTE);
+    if (am.ptePages[pmd] === NO_PAGE) {
+      const pte = d.pa.allocPages(GFP_PGTABLE_USER, 0);
+      if (pte === NO_PAGE) return NO_PAGE;
+      if (am.dead) {
+        d.pa.freePages(pte, 0);
+        return NO_PAGE;
+      }
+      am.ptePages[pmd] = pte;
+      am.nrPtes++;
+      d.pgtablePages.user++;
+    }
     const pfn = d.pa.allocPages(GFP.HIGHUSER_MOVABLE, 0);
     if (pfn === NO_PAGE) return NO_PAGE;
     if (am.dead) {
@@ -221,6 +247,14 @@ export class Anon {
     }
     am.rssAnon = 0;
     am.swapents = 0;
+    // free_pgtables().
+    for (let i = 0; i < am.ptePages.length; i++) {
+      if (am.ptePages[i] === NO_PAGE) continue;
+      d.pa.freePages(am.ptePages[i], 0);
+      am.ptePages[i] = NO_PAGE;
+      d.pgtablePages.user--;
+    }
+    am.nrPtes = 0;
     d.rmap.unregister(am);
     this.mms.splice(this.mms.indexOf(am), 1);
   }

@@ -25,8 +25,6 @@ import type { Zone } from './zone.js';
 
 export const OOM_SCORE_ADJ_MIN = -1000;
 export const OOM_SCORE_ADJ_MAX = 1000;
-/** PTRS_PER_PTE on x86_64: one page-table page maps 512 pages. */
-const PTRS_PER_PTE = 512;
 
 export interface OomDeps {
   anon: Anon;
@@ -55,9 +53,9 @@ export class OomKiller {
     this.d = d;
   }
 
-  /** mm_pgtables_bytes(): the PTE pages that map the region (the model counts a fully populated region). */
+  /** mm_pgtables_bytes(): the PTE pages the task has. */
   pgtablesBytes(am: AnonMm): number {
-    return Math.ceil(am.totalVm / PTRS_PER_PTE) * PAGE_SIZE;
+    return am.nrPtes * PAGE_SIZE;
   }
 
   /** oom_badness(): null for a task that must not be chosen. */

@@ -149,7 +149,7 @@ export function nodeItem(m: Machine, name: string): number {
     case 'nr_slab_unreclaimable':
       return m.slub.counters.unreclaimablePages + m.slab.largePages;
     case 'nr_page_table_pages':
-      return m.pgtable.nrTables;
+      return m.nrPageTablePages;
     default:
       return 0;
   }

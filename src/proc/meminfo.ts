@@ -90,7 +90,7 @@ export function renderMeminfo(m: Machine): string {
   out += kb('Slab', K(sReclaimable + sUnreclaim));
   out += kb('SReclaimable', K(sReclaimable));
   out += kb('SUnreclaim', K(sUnreclaim));
-  out += kb('KernelStack', 0) + kb('PageTables', K(m.pgtable.nrTables));
+  out += kb('KernelStack', 0) + kb('PageTables', K(m.nrPageTablePages));
   for (const l of ['SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp']) out += kb(l, 0);
   // vm_commit_limit(): overcommit_ratio (50%) of RAM (no hugetlb pages to leave out) plus total_swap_pages.
   out += kb('CommitLimit', K(Math.floor((total * 50) / 100) + swapTotal));

@@ -1,10 +1,11 @@
 /** The scenario registry: `mmlab scenarios` lists it, `mmlab run NAME` picks from it. */
 import { mixedScenario } from './mixed.js';
+import { pressureScenario } from './pressure.js';
 import type { Scenario } from './scenario.js';
 import { slabChurnScenario } from './slab_churn.js';
 import { xfsBuffersScenario } from './xfs_buffers.js';
 
-export const SCENARIOS: Scenario[] = [mixedScenario, slabChurnScenario, xfsBuffersScenario];
+export const SCENARIOS: Scenario[] = [mixedScenario, slabChurnScenario, xfsBuffersScenario, pressureScenario];
 export const DEFAULT_SCENARIO = 'mixed';
 
 export function findScenario(name: string): Scenario | undefined {
