@@ -61,7 +61,10 @@ export interface SlowpathHooks {
   wakeKswapd(order: number, gfp: number, highestZoneidx: number): void;
   /** try_to_free_pages(): pages reclaimed. */
   directReclaim(gfp: number, order: number, highestZoneidx: number): number;
-  /** __alloc_pages_direct_compact() up to the point of trying the freelists again; may capture a page. */
+  /**
+   * __alloc_pages_direct_compact(): compact, then take the captured block or try the freelists once more,
+   * counting compact_stall/success/fail; `page` is the allocation when it worked.
+   */
   directCompact(gfp: number, order: number, allocFlags: number, highestZoneidx: number, priority: number): { page: number; result: CompactResult };
   /** zone_reclaimable_pages(). */
   zoneReclaimablePages(zone: Zone): number;
@@ -458,7 +461,7 @@ export class PageAlloc {
 
     // Costly and unmovable high orders try compaction before reclaim: free pages may be there, scattered.
     if (canDirectReclaim && canCompact && (costly || (order > 0 && mt !== MIGRATE_MOVABLE)) && !this.gfpPfmemallocAllowed(gfp)) {
-      const c = this.directCompact(gfp, order, allocFlags, highest, mt, compactPriority);
+      const c = this.directCompact(gfp, order, allocFlags, highest, compactPriority);
       if (c.page !== NO_PAGE) return c.page;
       compactResult = c.result;
       if (costly && gfp & GFP.NORETRY) {
@@ -491,7 +494,7 @@ export class PageAlloc {
       }
       if (page !== NO_PAGE) return page;
 
-      const c = this.directCompact(gfp, order, allocFlags, highest, mt, compactPriority);
+      const c = this.directCompact(gfp, order, allocFlags, highest, compactPriority);
       if (c.page !== NO_PAGE) return c.page;
       compactResult = c.result;
 
@@ -538,14 +541,10 @@ export class PageAlloc {
     return this.nopage(gfp, order);
   }
 
-  private directCompact(gfp: number, order: number, allocFlags: number, highest: number, mt: number, priority: number): { page: number; result: CompactResult } {
+  private directCompact(gfp: number, order: number, allocFlags: number, highest: number, priority: number): { page: number; result: CompactResult } {
     if (order === 0) return { page: NO_PAGE, result: 'skipped' };
-    const c = this.hooks.directCompact(gfp, order, allocFlags, highest, priority);
-    if (c.page !== NO_PAGE) return c;
-    if (c.result === 'skipped' || c.result === 'deferred') return c;
-    // Compaction ran: the pages it freed are on the free lists now.
-    const page = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
-    return { page, result: c.result };
+    // The hook has already retried the freelists after compacting (compaction.ts counts the outcome).
+    return this.hooks.directCompact(gfp, order, allocFlags, highest, priority);
   }
 
   /**

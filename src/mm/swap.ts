@@ -26,7 +26,6 @@ export class Lruvec {
   /** lru_zone_size[zone][lru]: pages of each zone on each list. */
   readonly zoneSize: Int32Array;
   private readonly mm: MemMap;
-  private readonly zoneOf: (pfn: number) => number;
   private readonly node: NodeStats;
   private readonly nrZones: number;
   private readonly events: VmEvents;
@@ -37,7 +36,6 @@ export class Lruvec {
     this.nrZones = nrZones;
     this.lists = mm.allocListHeads(NR_LRU_LISTS);
     this.zoneSize = new Int32Array(nrZones * NR_LRU_LISTS);
-    this.zoneOf = (pfn) => mm.zoneIdx(pfn);
     this.node = node;
   }
 
@@ -63,7 +61,7 @@ export class Lruvec {
     const lru = this.folioLruList(pfn);
     this.mm.flags[pfn] |= PG_LRU;
     this.mm.listAdd(pfn, this.lists + lru);
-    this.zoneSize[this.zoneOf(pfn) * NR_LRU_LISTS + lru]++;
+    this.zoneSize[this.mm.zoneIdx(pfn) * NR_LRU_LISTS + lru]++;
   }
 
   /** lruvec_add_folio_tail(): to the old end, where reclaim looks first (folio_rotate_reclaimable). */
@@ -71,7 +69,7 @@ export class Lruvec {
     const lru = this.folioLruList(pfn);
     this.mm.flags[pfn] |= PG_LRU;
     this.mm.listAddTail(pfn, this.lists + lru);
-    this.zoneSize[this.zoneOf(pfn) * NR_LRU_LISTS + lru]++;
+    this.zoneSize[this.mm.zoneIdx(pfn) * NR_LRU_LISTS + lru]++;
   }
 
   /** lruvec_del_folio(): off its list; PG_LRU cleared. */
@@ -79,7 +77,7 @@ export class Lruvec {
     const lru = this.folioLruList(pfn);
     this.mm.listDel(pfn);
     this.mm.flags[pfn] &= ~PG_LRU;
-    this.zoneSize[this.zoneOf(pfn) * NR_LRU_LISTS + lru]--;
+    this.zoneSize[this.mm.zoneIdx(pfn) * NR_LRU_LISTS + lru]--;
   }
 
   /** folio_isolate_lru(): take a page off the LRU for reclaim or migration; false if it is not on one. */

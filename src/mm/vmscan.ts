@@ -86,10 +86,8 @@ export class ScanControl {
   compactionReady = false;
   // Per shrink_node pass (sc->nr).
   nrTaken = 0;
-  nrDirty = 0;
   nrUnqueuedDirty = 0;
   nrWriteback = 0;
-  nrImmediate = 0;
 }
 
 export interface VmscanDeps {
@@ -330,7 +328,7 @@ export class Vmscan {
     const d = this.d;
     d.wb.complete();
     const reclaimedBefore = sc.nrReclaimed;
-    sc.nrTaken = sc.nrDirty = sc.nrUnqueuedDirty = sc.nrWriteback = sc.nrImmediate = 0;
+    sc.nrTaken = sc.nrUnqueuedDirty = sc.nrWriteback = 0;
     this.shrinkLruvec(sc);
     sc.nrReclaimed += this.shrinkSlab(sc.gfp, sc.priority);
     if (sc.kswapd) {
@@ -497,7 +495,6 @@ export class Vmscan {
       let f = mm.flags[p];
       if (f & PG_WRITEBACK) {
         // Case 2 of shrink_folio_list: mark it for reclaim and let the write finish.
-        if (f & PG_RECLAIM) sc.nrImmediate++;
         mm.flags[p] |= PG_RECLAIM;
         sc.nrWriteback++;
         lru.putback(p);
@@ -529,7 +526,6 @@ export class Vmscan {
       f = mm.flags[p];
       if (f & PG_DIRTY) {
         if (!anon) {
-          sc.nrDirty++;
           sc.nrUnqueuedDirty++;
           // Only kswapd writes page cache, and only a page it has seen before on a node flagged dirty.
           if (!sc.kswapd || !(f & PG_RECLAIM) || !this.pgdatDirty) {
