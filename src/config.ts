@@ -27,6 +27,24 @@ export interface Policy {
    * are never freed) or 'purge' (freed when the lazily freed areas are purged).
    */
   vmallocPgtableFree: 'keep' | 'purge';
+  /**
+   * Lameter's virtualizable compound pages (seed 001), V1 in the page allocator: 'none' (mainline: no such
+   * thing, __GFP_VFALLBACK is ignored), 'vcompound' (a __GFP_VFALLBACK request that cannot be met physically
+   * is vmap()ed from order-0 pages), 'always' (CONFIG_VIRTUALIZE_ALWAYS: every __GFP_VFALLBACK request of
+   * order > 0 takes the virtual path).
+   */
+  fallback: 'none' | 'vcompound' | 'always';
+  /**
+   * The series' stages for interrupt context: 'stage1' refuses the virtual fallback there (and reports a
+   * virtual compound freed there), 'stage2' allows both, the free's vunmap being deferred.
+   */
+  vfallbackInterrupt: 'stage1' | 'stage2';
+  /**
+   * kvmalloc()'s behaviour by kernel version (mm/util.c): 'kernel' follows `kernel`; '4.12' adds
+   * __GFP_NORETRY for the kmalloc attempt and never falls back for a non-blocking gfp; '6.16' clears
+   * __GFP_DIRECT_RECLAIM instead; '6.19' also lets GFP_NOWAIT/GFP_ATOMIC requests fall back to vmalloc.
+   */
+  kvmalloc: 'kernel' | '4.12' | '6.16' | '6.19';
 }
 
 export interface ZoneSpec {
@@ -166,10 +184,17 @@ const MEMMAP_PAGES_PER_SECTION = (SECTION_PAGES * 64) / PAGE_SIZE;
 /** i386 FLATMEM: one 32-byte struct page for every pfn. */
 const I386_STRUCT_PAGE_SIZE = 32;
 
-export const DEFAULT_POLICY: Policy = { mobilityGrouping: true, vmallocPgtableFree: 'keep' };
+export const DEFAULT_POLICY: Policy = {
+  mobilityGrouping: true, vmallocPgtableFree: 'keep', fallback: 'none', vfallbackInterrupt: 'stage1', kvmalloc: 'kernel',
+};
 
 /** The values a string-valued policy switch accepts. */
-export const POLICY_CHOICES: Partial<Record<keyof Policy, readonly string[]>> = { vmallocPgtableFree: ['keep', 'purge'] };
+export const POLICY_CHOICES: Partial<Record<keyof Policy, readonly string[]>> = {
+  vmallocPgtableFree: ['keep', 'purge'],
+  fallback: ['none', 'vcompound', 'always'],
+  vfallbackInterrupt: ['stage1', 'stage2'],
+  kvmalloc: ['kernel', '4.12', '6.16', '6.19'],
+};
 
 /** Kernel version as major * 1000 + minor ('6.18' -> 6018); throws naming the field if it does not read. */
 export function kernelVersionCode(kernel: string): number {
