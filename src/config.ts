@@ -40,11 +40,13 @@ export interface Policy {
    */
   vfallbackInterrupt: 'stage1' | 'stage2';
   /**
-   * kvmalloc()'s behaviour by kernel version (mm/util.c): 'kernel' follows `kernel`; '4.12' adds
-   * __GFP_NORETRY for the kmalloc attempt and never falls back for a non-blocking gfp; '6.16' clears
-   * __GFP_DIRECT_RECLAIM instead; '6.19' also lets GFP_NOWAIT/GFP_ATOMIC requests fall back to vmalloc.
+   * kvmalloc()'s behaviour by kernel version (mm/util.c, later mm/slub.c): 'kernel' follows `kernel`;
+   * '4.12' adds __GFP_NORETRY for the kmalloc attempt and falls back only for GFP_KERNEL-compatible gfp;
+   * '5.17' also falls back for GFP_NOFS/GFP_NOIO (through the scoped API); '6.16' clears
+   * __GFP_DIRECT_RECLAIM instead of adding __GFP_NORETRY; '6.19' also lets non-blocking requests
+   * (GFP_NOWAIT, GFP_ATOMIC) fall back to vmalloc.
    */
-  kvmalloc: 'kernel' | '4.12' | '6.16' | '6.19';
+  kvmalloc: 'kernel' | '4.12' | '5.17' | '6.16' | '6.19';
 }
 
 export interface ZoneSpec {
@@ -193,7 +195,7 @@ export const POLICY_CHOICES: Partial<Record<keyof Policy, readonly string[]>> = 
   vmallocPgtableFree: ['keep', 'purge'],
   fallback: ['none', 'vcompound', 'always'],
   vfallbackInterrupt: ['stage1', 'stage2'],
-  kvmalloc: ['kernel', '4.12', '6.16', '6.19'],
+  kvmalloc: ['kernel', '4.12', '5.17', '6.16', '6.19'],
 };
 
 /** Kernel version as major * 1000 + minor ('6.18' -> 6018); throws naming the field if it does not read. */
