@@ -47,6 +47,11 @@ export interface Policy {
    * (GFP_NOWAIT, GFP_ATOMIC) fall back to vmalloc.
    */
   kvmalloc: 'kernel' | '4.12' | '5.17' | '6.16' | '6.19';
+  /**
+   * CONFIG_COMPACTION: direct compaction in the slow path, kcompactd and proactive compaction. Off, the slow
+   * path has only reclaim (the "existing defragmentation methods" of seed 000 are then grouping alone).
+   */
+  compaction: boolean;
 }
 
 export interface ZoneSpec {
@@ -188,6 +193,7 @@ const I386_STRUCT_PAGE_SIZE = 32;
 
 export const DEFAULT_POLICY: Policy = {
   mobilityGrouping: true, vmallocPgtableFree: 'keep', fallback: 'none', vfallbackInterrupt: 'stage1', kvmalloc: 'kernel',
+  compaction: true,
 };
 
 /** The values a string-valued policy switch accepts. */

@@ -14,7 +14,7 @@ import { Clock } from './mm/clock.js';
 import { DirectMap, PhysMem } from './mm/memory.js';
 import {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE, PG_HEAD,
-  PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PGTY_TABLE, ZONE_SHIFT,
+  PG_RESERVED, PG_TAIL, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PGTY_TABLE, ZONE_SHIFT,
 } from './mm/page.js';
 import { PageAlloc } from './mm/page_alloc.js';
 import { Pcp } from './mm/pcp.js';
@@ -25,6 +25,9 @@ import { KernelPgtable } from './mm/pgtable.js';
 import { Tlb, TLB_HIT_NS, TLB_WALK_LEVEL_NS } from './mm/tlb.js';
 import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
 import { VmapBlocks } from './mm/vmap_block.js';
+import { Kvmalloc } from './mm/util.js';
+import { Vcompound } from './mm/vcompound.js';
+import { compoundNthPage, compoundOrder } from './mm/compound.js';
 import { kernelVersionCode } from './config.js';
 import { pagePtr } from './trace/events.js';
 import { Sched, type Task } from './mm/sched.js';
@@ -80,6 +83,10 @@ export class Machine {
   readonly pgtable: KernelPgtable;
   readonly vmallocLayer: Vmalloc;
   readonly vmapBlocks: VmapBlocks;
+  /** kvmalloc and friends (mm/util.c). */
+  readonly util: Kvmalloc;
+  /** Lameter's virtual compound pages, V1 (policy `fallback`). */
+  readonly vcompound: Vcompound;
   /** The node's page-state counters (NR_FILE_PAGES, NR_DIRTY, ...). */
   readonly node = new NodeStats();
   readonly lru: Lruvec;
@@ -162,6 +169,16 @@ export class Machine {
       vmalloc: this.vmallocLayer, pgtable: this.pgtable, slab: this.slab, sched: this.sched, printk: this.printk,
       tlb: this.tlb, bitsPerLong: cfg.arch.bitsPerLong, nrCpus: cfg.nrCpus, formatAddr: (a) => this.formatAddr(a),
     });
+    this.util = new Kvmalloc({
+      slab: this.slab, vmalloc: this.vmallocLayer, sched: this.sched, printk: this.printk, kernel: kernelVersionCode(cfg.kernel),
+      policy: cfg.policy.kvmalloc, bitsPerLong: cfg.arch.bitsPerLong, read: (a, n) => this.read(a, n), write: (a, b) => this.write(a, b),
+      formatAddr: (a) => this.formatAddr(a),
+    });
+    this.vcompound = new Vcompound({
+      mm: this.mm, pa: this.pa, vmalloc: this.vmallocLayer, directMap: this.directMap, sched: this.sched, printk: this.printk,
+      policy: cfg.policy,
+    });
+    this.slub.vfallback = { enabled: cfg.policy.fallback !== 'none', addrToPage: (addr) => this.vcompound.addrToPage(addr) };
     this.lru = new Lruvec(this.mm, nrZones, this.node, this.events);
     this.rmap = new Rmap(this.mm);
     this.wb = new Writeback(this.mm, this.clock, this.lru, this.node, this.events);
@@ -177,14 +194,15 @@ export class Machine {
       cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, pa: this.pa, lru: this.lru, migrate: this.migrate,
       wb: this.wb, node: this.node, sched: this.sched, clock: this.clock, trace: this.trace, events: this.events,
     });
-    this.pa.hooks.directCompact = (gfp, order, allocFlags, highest, prio) => this.compaction.directCompact(gfp, order, allocFlags, highest, prio);
+    // Without CONFIG_COMPACTION the slow path's hook stays the default (COMPACT_SKIPPED) and nothing wakes kcompactd.
+    if (cfg.policy.compaction) this.pa.hooks.directCompact = (gfp, order, allocFlags, highest, prio) => this.compaction.directCompact(gfp, order, allocFlags, highest, prio);
     this.compaction.kswapdRunning = () => this.vmscan.kswapdIsRunning;
     this.vmscan = new Vmscan({
       ...userDeps, zones: this.zones, filemap: this.filemap, anon: this.anon, swap: this.swap, sched: this.sched,
       trace: this.trace, swappiness: cfg.swappiness,
       slabPages: () => this.slub.counters.reclaimablePages + this.slub.counters.unreclaimablePages + this.slab.largePages,
     });
-    this.vmscan.compaction = this.compaction;
+    if (cfg.policy.compaction) this.vmscan.compaction = this.compaction;
     this.oom = new OomKiller({
       anon: this.anon, sched: this.sched, printk: this.printk, events: this.events, zones: this.zones, swap: this.swap,
       totalramPages: this.totalramPages, showMemState: () => this.showMemState(),
@@ -330,6 +348,41 @@ export class Machine {
     return this.directMap.contains(addr) ? this.directMap.virtToPfn(addr) : NO_PAGE;
   }
 
+  // --- virtual compound pages (seeds 001, 002) ---------------------------------------------------------
+
+  /** addr_to_page(): for a vmalloc address too (seed 001). */
+  addrToPage(addr: number): number {
+    return this.vcompound.addrToPage(addr);
+  }
+  /** page_to_addr(): a virtual compound's vmalloc address, else page_address(). */
+  pageToAddr(pfn: number): number {
+    return this.pa.pageToAddr(pfn);
+  }
+  /** virt_to_head_page(): for a vmalloc address too. */
+  virtToHeadPage(addr: number): number {
+    return this.vcompound.virtToHeadPage(addr);
+  }
+  /** compound_nth_page(). */
+  compoundNthPage(head: number, n: number): number {
+    return compoundNthPage(this.mm, head, n);
+  }
+  /** compound_order(). */
+  compoundOrder(pfn: number): number {
+    return compoundOrder(this.mm, pfn);
+  }
+  /** PageVcompound(). */
+  pageVcompound(pfn: number): boolean {
+    return this.vcompound.pageVcompound(pfn);
+  }
+  /** alloc_vcompound() (V5, the wrapper in mm/vmalloc.c): an address, or 0. */
+  allocVcompound(gfp: number, order: number): number {
+    return this.vmallocLayer.allocVcompound(gfp, order);
+  }
+  /** free_vcompound(addr). */
+  freeVcompound(addr: number): void {
+    this.vmallocLayer.freeVcompound(addr);
+  }
+
   // --- slab ----------------------------------------------------------------------------------------
 
   /** kmem_cache_create(name, size, align, flags, ctor): the cache, or undefined (NULL). */
@@ -449,6 +502,33 @@ export class Machine {
   purgeVmapAreaLazy(): boolean {
     return this.vmallocLayer.purgeVmapAreaLazy();
   }
+
+  // --- mm/util.c: kvmalloc ---
+
+  /** kvmalloc(size, gfp): kmalloc, or vmalloc when that fails (policy.kvmalloc decides when); address or 0. */
+  kvmalloc(size: number, gfp: number = GFP.KERNEL, caller?: string): number {
+    return this.util.kvmalloc(size, gfp, caller);
+  }
+  /** kvzalloc(size, gfp). */
+  kvzalloc(size: number, gfp: number = GFP.KERNEL, caller?: string): number {
+    return this.util.kvzalloc(size, gfp, caller);
+  }
+  /** kvmalloc_array(n, size, gfp): 0 if n * size overflows size_t. */
+  kvmallocArray(n: number, size: number, gfp: number = GFP.KERNEL, caller?: string): number {
+    return this.util.kvmallocArray(n, size, gfp, caller);
+  }
+  /** kvcalloc(n, size, gfp). */
+  kvcalloc(n: number, size: number, gfp: number = GFP.KERNEL, caller?: string): number {
+    return this.util.kvcalloc(n, size, gfp, caller);
+  }
+  /** kvfree(addr): vfree or kfree by the address. */
+  kvfree(addr: number, caller?: string): void {
+    this.util.kvfree(addr, caller);
+  }
+  /** kvrealloc(p, size, gfp), the 6.12+ signature (no old size). */
+  kvrealloc(p: number, size: number, gfp: number = GFP.KERNEL, caller?: string): number {
+    return this.util.kvrealloc(p, size, gfp, caller);
+  }
   // --- user memory: files and anonymous memory --------------------------------------------------------
 
   /** Mount a filesystem on a block device that reads and writes a page in the given times (ns). */
@@ -528,7 +608,7 @@ export class Machine {
     this.pa.daemonsPending = false;
     this.wb.complete();
     this.vmscan.kswapdRun();
-    this.compaction.kcompactdTick();
+    if (this.cfg.policy.compaction) this.compaction.kcompactdTick();
   }
   /** Advance model time by `ns` and run the daemons (a workload's idle moment). */
   tick(ns = 0): void {
@@ -822,6 +902,15 @@ export class Machine {
         continue;
       }
       if (f & PG_RESERVED && t === 0) {
+        p++;
+        continue;
+      }
+      if ((f & (PG_VCOMPOUND | PG_TAIL)) === (PG_VCOMPOUND | PG_TAIL)) {
+        // A tail of a virtual compound: allocated through its head, wherever that is.
+        const h = mm.next[p];
+        if ((mm.flags[h] & (PG_VCOMPOUND | PG_HEAD)) !== (PG_VCOMPOUND | PG_HEAD) || mm.refcount[h] < 1) errs.push(`${z.name}: pfn ${p} is a virtual compound tail of ${h}, which is not a live virtual compound head`);
+        if (mm.refcount[p] !== 0) errs.push(`${z.name}: virtual compound tail ${p} has refcount ${mm.refcount[p]}`);
+        managed++;
         p++;
         continue;
       }

@@ -24,6 +24,7 @@ import { GFP, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES 
 import type { ResolvedConfig } from '../config.js';
 import { ALLOC_CMA, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, type Buddy } from './buddy.js';
 import type { Clock } from './clock.js';
+import { compoundOrder } from './compound.js';
 import type { Migrate } from './migrate.js';
 import {
   ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, NO_PAGE, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PG_HEAD, PG_LRU, PG_SWAPBACKED,
@@ -263,7 +264,7 @@ export class Compaction {
     const mm = this.mm;
     if (!(mm.flags[pfn] & (PG_HEAD | PG_TAIL))) return false;
     const head = mm.head(pfn);
-    return mm.flags[head] & PG_HEAD ? mm.private_[head + 1] >= this.pbOrder : false;
+    return compoundOrder(mm, head) >= this.pbOrder;
   }
 
   /** isolation_suitable(). */

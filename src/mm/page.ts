@@ -19,6 +19,8 @@
  *   bits 16..19  page type (PGTY_*): what the kernel keeps in page_type, plus the model's own PGTY_PCP/HOLE
  *   bits 20..23  order the block was allocated with (model-only: lets a free with the wrong order be caught)
  *   bits 24..26  zone index (the kernel keeps the zone in the top bits of page->flags too)
+ *   bit  27      PG_VCOMPOUND: a page of a virtual compound page (Lameter's V1 marked these with PG_compound
+ *                together with PG_swapcache; the model has no PG_swapcache bit and gives the mark its own)
  *
  * Lists are intrusive and circular, as list_head is: a list's head is a sentinel, an id past the last pfn
  * with its own next/prev slots, so insertion and removal never branch on emptiness.
@@ -72,6 +74,8 @@ export const ALLOC_ORDER_SHIFT = 20;
 export const ALLOC_ORDER_MASK = 0xf << ALLOC_ORDER_SHIFT;
 export const ZONE_SHIFT = 24;
 export const ZONE_MASK = 0x7 << ZONE_SHIFT;
+/** PageVcompound(): the page belongs to a virtually mapped compound page (seed 001; model bit 27). */
+export const PG_VCOMPOUND = 1 << 27;
 
 /** Bytes of metadata per modelled page (the seven arrays). */
 export const MEMMAP_BYTES_PER_PAGE = 28;
@@ -88,6 +92,11 @@ export class MemMap {
   readonly prev: Int32Array;
   readonly mapping: Int32Array;
   readonly index: Int32Array;
+  /**
+   * vmalloc_nth_page(): the nth page of a virtual compound page, through its page tables. Installed by the
+   * vmalloc layer (the kernel's include/linux/mm.h calls up into mm/vmalloc.c the same way).
+   */
+  vcompoundNthPage: (head: number, n: number) => number = () => NO_PAGE;
 
   constructor(nrPages: number, nrSentinels: number) {
     this.nrPages = nrPages;

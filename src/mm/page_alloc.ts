@@ -22,7 +22,7 @@ import { compoundOrder, prepCompoundPage } from './compound.js';
 import type { DirectMap, PhysMem } from './memory.js';
 import {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
-  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
+  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
 } from './page.js';
 import { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
@@ -75,6 +75,17 @@ export interface SlowpathHooks {
   outOfMemory(gfp: number, order: number, highestZoneidx: number): OomResult;
   /** Run the daemons an allocation woke (kswapd, kcompactd) once it is done. */
   runDaemons(): void;
+  /**
+   * vcompound_alloc() (seed 001, V1): 2^order order-0 pages from the freelists with these flags, vmap()ed and
+   * formatted as a virtual compound page; its head, or NO_PAGE. Installed when the fallback policy is on.
+   */
+  vcompoundAlloc(gfp: number, order: number, allocFlags: number, highest: number, mt: number): number;
+  /** vcompound_free() of a virtual compound whose last reference has gone. */
+  vcompoundFree(head: number): void;
+  /** free_pages() of an address outside the direct map: true if it was a virtual compound (and freed). */
+  freeVirtualAddr(addr: number, order: number): boolean;
+  /** vmalloc_address(): the virtual address of a page of a virtual compound. */
+  vcompoundAddress(pfn: number): number;
 }
 
 export type OomResult = 'killed' | 'no_fs' | 'none';
@@ -100,6 +111,16 @@ const NO_HOOKS: Omit<SlowpathHooks, 'wakeKswapd'> = {
     return gfp & GFP.FS ? 'none' : 'no_fs';
   },
   runDaemons() {},
+  vcompoundAlloc() {
+    return NO_PAGE;
+  },
+  vcompoundFree() {},
+  freeVirtualAddr() {
+    return false;
+  },
+  vcompoundAddress() {
+    return 0;
+  },
 };
 
 export interface PageAllocDeps {
@@ -152,6 +173,8 @@ export class PageAlloc {
   private readonly mapping: Int32Array;
   private readonly priv: Int32Array;
   private readonly nrPages: number;
+  /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests skip the fast path. */
+  private readonly forceVirtualGfp: number;
 
   constructor(d: PageAllocDeps) {
     this.mm = d.mm;
@@ -186,6 +209,7 @@ export class PageAlloc {
     this.mapping = d.mm.mapping;
     this.priv = d.mm.private_;
     this.nrPages = d.mm.nrPages;
+    this.forceVirtualGfp = d.cfg.policy.fallback === 'always' ? GFP.VFALLBACK : 0;
   }
 
   /** gfp_zone(): the highest zone the request may use; -1 for a contradictory modifier combination. */
@@ -202,7 +226,7 @@ export class PageAlloc {
 
   /** __alloc_pages(): a block of 2^order pages, or NO_PAGE. */
   allocPages(gfp: number, order: number): number {
-    if (order <= PAGE_ALLOC_COSTLY_ORDER && order >= 0) {
+    if (order <= PAGE_ALLOC_COSTLY_ORDER && order >= 0 && !(gfp & this.forceVirtualGfp)) {
       const pfn = this.allocPcpFast(gfp, order);
       if (pfn !== NO_PAGE) return pfn;
     }
@@ -266,7 +290,11 @@ export class PageAlloc {
     const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
     this.stats.allocRequests[order]++;
     const allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM) | this.nofragFlags[highest];
-    let pfn = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
+    let pfn = NO_PAGE;
+    // CONFIG_VIRTUALIZE_ALWAYS: a __GFP_VFALLBACK request of order > 0 is served virtually whatever is free
+    // (the series' testing aid), unless the virtual path refuses (stage 1 in interrupt context).
+    if (gfp & this.forceVirtualGfp && order > 0) pfn = this.hooks.vcompoundAlloc(gfp, order, allocFlags, highest, mt);
+    if (pfn === NO_PAGE) pfn = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
     if (pfn === NO_PAGE) pfn = this.slowpath(gfp, order, highest, mt);
     if (pfn === NO_PAGE) this.stats.allocFailures[order]++;
     if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
@@ -465,7 +493,7 @@ export class PageAlloc {
       if (c.page !== NO_PAGE) return c.page;
       compactResult = c.result;
       if (costly && gfp & GFP.NORETRY) {
-        if (compactResult === 'skipped' || compactResult === 'deferred') return this.nopage(gfp, order);
+        if (compactResult === 'skipped' || compactResult === 'deferred') return this.nopage(gfp, order, allocFlags, highest, mt);
         compactPriority = 2;
       }
     }
@@ -508,11 +536,21 @@ export class PageAlloc {
         compactPriority--; // should_compact_retry(): escalate priority
         continue;
       }
-      // __alloc_pages_may_oom(): not for costly orders, RETRY_MAYFAIL or THISNODE; a last try at the high mark
-      // (someone else may have freed memory), then the OOM killer.
-      if (!costly && !(gfp & (GFP.RETRY_MAYFAIL | GFP.THISNODE))) {
-        page = this.getPageFromFreelist(gfp, order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, highest, mt);
+      // __alloc_pages_may_oom(): a last try at the high mark (someone else may have freed memory), then,
+      // not for costly orders, RETRY_MAYFAIL or THISNODE, the OOM killer.
+      page = this.getPageFromFreelist(gfp, order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, highest, mt);
+      if (page !== NO_PAGE) return page;
+      if (order && gfp & GFP.VFALLBACK) {
+        // V1's first fallback point, after the high-mark attempt. A costly order then fails at once (the OOM
+        // killer will not help it), without the last chance below.
+        page = this.hooks.vcompoundAlloc(gfp, order, allocFlags, highest, mt);
         if (page !== NO_PAGE) return page;
+        if (costly) {
+          this.warnAlloc(gfp, order);
+          return NO_PAGE;
+        }
+      }
+      if (!costly && !(gfp & (GFP.RETRY_MAYFAIL | GFP.THISNODE))) {
         const oom = this.hooks.outOfMemory(gfp, order, highest);
         if (oom === 'killed') {
           noProgressLoops = 0;
@@ -538,7 +576,7 @@ export class PageAlloc {
         break;
       }
     }
-    return this.nopage(gfp, order);
+    return this.nopage(gfp, order, allocFlags, highest, mt);
   }
 
   private directCompact(gfp: number, order: number, allocFlags: number, highest: number, priority: number): { page: number; result: CompactResult } {
@@ -565,7 +603,12 @@ export class PageAlloc {
     return this.buddy.unreserveHighatomicPageblock(highest, mt, true);
   }
 
-  private nopage(gfp: number, order: number): number {
+  /** The end of the slow path; with __GFP_VFALLBACK, V1's "last chance before failing" (atomic requests too). */
+  private nopage(gfp: number, order: number, allocFlags: number, highest: number, mt: number): number {
+    if (order && gfp & GFP.VFALLBACK) {
+      const page = this.hooks.vcompoundAlloc(gfp, order, allocFlags, highest, mt);
+      if (page !== NO_PAGE) return page;
+    }
     this.warnAlloc(gfp, order);
     return NO_PAGE;
   }
@@ -687,7 +730,9 @@ export class PageAlloc {
     const mm = this.mm;
     const head = (mm.flags[pfn] & PG_HEAD) !== 0;
     if (--mm.refcount[pfn] === 0) {
-      this.freeFrozenPages(pfn, order, FPI_NONE);
+      // V1's __free_pages(): a virtual compound is unmapped and freed page by page.
+      if (mm.flags[pfn] & PG_VCOMPOUND) this.hooks.vcompoundFree(pfn);
+      else this.freeFrozenPages(pfn, order, FPI_NONE);
     } else if (!head) {
       // Kernel: the first page stays with its other holder; the tail of the block goes back now.
       mm.flags[pfn] = (mm.flags[pfn] & ~ALLOC_ORDER_MASK);
@@ -809,12 +854,19 @@ export class PageAlloc {
       return 0;
     }
     const pfn = this.allocPages(gfp, order);
-    return pfn === NO_PAGE ? 0 : this.directMap.pageAddress(pfn);
+    return pfn === NO_PAGE ? 0 : this.pageToAddr(pfn);
+  }
+
+  /** page_to_addr() (seed 001): a virtual compound's vmalloc address, else page_address(). */
+  pageToAddr(pfn: number): number {
+    return this.mm.flags[pfn] & PG_VCOMPOUND ? this.hooks.vcompoundAddress(pfn) : this.directMap.pageAddress(pfn);
   }
 
   /** free_pages(addr, order): 0 is a no-op; anything outside the direct map is a bug. */
   freePagesAddr(addr: number, order: number): void {
     if (addr === 0) return;
+    // V1: free_pages() of a vmalloc address is a virtual compound's vcompound_free().
+    if (!this.directMap.contains(addr) && this.hooks.freeVirtualAddr(addr, order)) return;
     const pfn = this.addrToPfn(addr, 'free_pages');
     if (pfn !== NO_PAGE) this.freePages(pfn, order);
   }

@@ -14,6 +14,7 @@ import {
   PGTY_BUDDY, PGTY_MASK, PGTY_PCP, PGTY_SLAB, PGTY_TABLE, PGTY_HOLE,
 } from './page.js';
 import type { Zone } from './zone.js';
+import { compoundOrder } from './compound.js';
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, type Lruvec } from './swap.js';
 import type { NodeStats } from './vmstat.js';
 
@@ -123,7 +124,7 @@ export function dumpPage(mm: MemMap, pfn: number, reason: string): string[] {
     `page: refcount:${mm.refcount[pfn]} mapcount:0 mapping:${'0'.repeat(16)} index:0x${mm.index[pfn].toString(16)} pfn:0x${pfn.toString(16)}`,
   ];
   if (mm.isTail(pfn)) out.push(`head: pfn:0x${mm.head(pfn).toString(16)} (this page is a tail page)`);
-  if (f & PG_HEAD) out.push(`head: order:${mm.private_[pfn + 1]} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0`);
+  if (f & PG_HEAD) out.push(`head: order:${compoundOrder(mm, pfn)} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0`);
   out.push(`flags: 0x${f.toString(16)}(${names.join('|')})`);
   const type = f & PGTY_MASK;
   if (type) out.push(`page_type: ${(type >>> 16).toString(16)}(${TYPE_NAMES[type] ?? 'unknown'})`);

@@ -3,6 +3,9 @@
  * kmalloc/kzalloc/kmalloc_array/kfree/ksize/krealloc/kmalloc_size_roundup on top of SLUB, with large
  * kmalloc (above KMALLOC_MAX_CACHE_SIZE, 8 KiB with 4 KiB pages) served as compound pages straight from the
  * page allocator and marked as such so that kfree() recognises them.
+ * With SLAB_VFALLBACK (seed 000) a kmem_cache object may live in a virtual slab at a vmalloc address:
+ * kfree(), kmem_cache_free() and ksize() find its slab through the page tables, as the series made
+ * virt_to_head_page() do; any other address outside the direct map is still reported as before.
  * Departures: no random kmalloc caches (CONFIG_RANDOM_KMALLOC_CACHES off), no kmalloc node variants.
  */
 import { GFP, formatGfpMode } from '../gfp.js';
@@ -199,7 +202,7 @@ export class SlabCommon {
     if (this.trace.on.kfree) this.traceKfree(obj, callSite);
     if (obj <= ZERO_SIZE_PTR) return;
     const rel = obj - this.pageOffset;
-    if (rel < 0 || rel >= this.directMapBytes) return this.kfreeBad(obj);
+    if (rel < 0 || rel >= this.directMapBytes) return this.kfreeVirtual(obj);
     const head = this.mm.head((rel / PAGE_SIZE) | 0);
     if ((this.mm.flags[head] & PGTY_MASK) === PGTY_SLAB) this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[head] - 1]!, head, obj);
     else this.freeLargeKmalloc(head, obj);
@@ -207,6 +210,16 @@ export class SlabCommon {
 
   private traceKfree(obj: number, callSite: string): void {
     this.trace.record(EV_KFREE, obj, 0, 0, 0, 0, 0, 0, callSite);
+  }
+
+  /**
+   * kfree() of an address outside the direct map: an object of a virtual slab (SLAB_VFALLBACK; the series'
+   * virt_to_head_page() walks the page tables), else the bug it always was.
+   */
+  private kfreeVirtual(obj: number): void {
+    const slab = this.slub.virtualSlabOf(obj);
+    if (slab === NO_PAGE) return this.kfreeBad(obj);
+    this.slub.slabFreeOn(this.slub.caches[this.mm.mapping[slab] - 1]!, slab, obj);
   }
 
   private kfreeBad(obj: number): void {
@@ -255,7 +268,7 @@ export class SlabCommon {
 
   /** The cache of a slab object, or undefined (and a report) if the address is not in a slab. */
   private objCache(obj: number, what: string): KmemCache | undefined {
-    const s = this.directMap.contains(obj) ? this.slub.cacheOfPage(this.directMap.virtToPfn(obj)) : undefined;
+    const s = this.directMap.contains(obj) ? this.slub.cacheOfPage(this.directMap.virtToPfn(obj)) : this.slub.virtualSlabCache(obj);
     if (!s) this.printk.bug(what, [`kernel BUG at mm/slub.c: ${what}: 0x${obj.toString(16)} is not a slab object`]);
     return s;
   }
@@ -263,8 +276,9 @@ export class SlabCommon {
   /** ksize(): the usable size of an allocation (__ksize, slab_ksize). */
   ksize(obj: number): number {
     if (obj <= ZERO_SIZE_PTR) return 0;
-    if (!this.directMap.contains(obj)) return 0;
-    const head = this.mm.head(this.directMap.virtToPfn(obj));
+    // Outside the direct map only a virtual slab's object has a size.
+    const head = this.directMap.contains(obj) ? this.mm.head(this.directMap.virtToPfn(obj)) : this.slub.virtualSlabOf(obj);
+    if (head === NO_PAGE) return 0;
     const type = this.mm.flags[head] & PGTY_MASK;
     if (type === PGTY_LARGE_KMALLOC) return PAGE_SIZE << this.slub.slabOrder(head);
     if (type !== PGTY_SLAB) return 0;
@@ -308,12 +322,13 @@ export class SlabCommon {
     return ret;
   }
 
+  // The object may be a virtual slab's (krealloc() of a SLAB_VFALLBACK cache's object): SLUB translates.
   private copyOut(addr: number, dst: Uint8Array): void {
-    this.directMap.forEachPage(addr, dst.length, (pfn, off, pos, n) => this.mem.readFrame(pfn, off, dst, pos, n));
+    this.slub.forEachPage(addr, dst.length, (pfn, off, pos, n) => this.mem.readFrame(pfn, off, dst, pos, n));
   }
 
   private copyIn(addr: number, src: Uint8Array): void {
-    this.directMap.forEachPage(addr, src.length, (pfn, off, pos, n) => this.mem.writeFrame(pfn, off, src, pos, n));
+    this.slub.forEachPage(addr, src.length, (pfn, off, pos, n) => this.mem.writeFrame(pfn, off, src, pos, n));
   }
 
   private traceKmalloc(callSite: string, obj: number, req: number, alloc: number, gfp: number, s: KmemCache): void {

@@ -12,16 +12,35 @@
  * Departures: one node, no per-CPU partial lists (CONFIG_SLUB_CPU_PARTIAL off), no cache merging, no freelist
  * randomisation or hardening, no memcg charging (SLAB_ACCOUNT only selects the cache and prints accounted=).
  * As in mainline, the allocation fast path does not look at pfmemalloc: only a refill does (see slabAlloc).
+ *
+ * SLAB_VFALLBACK (Lameter's V1 series, seed 000/001: "we drop all the restraints regarding page order and
+ * allocate good large memory areas that fit lots of objects"; the dentry cache and buffer_heads were the
+ * series' users). Under policy fallback 'vcompound' or 'always' such a cache takes a large slab order and
+ * allocates its slabs with __GFP_VFALLBACK|__GFP_COMP, so the page allocator may hand it a virtual compound
+ * page: a virtual slab, whose base and objects are vmalloc addresses. Every byte and word SLUB touches then
+ * goes through addr_to_page() (the `vfallback` hook the Machine installs once the vmalloc layer exists: SLUB
+ * sits below it); the direct map keeps its arithmetic fast path behind one range check. objToSlab() is the
+ * series' virt_to_head_page(); discarding a virtual slab is __free_pages(), which unmaps it (vcompound.ts),
+ * so in interrupt context it is the series' stage-1 BUG or its stage-2 deferred free. A small translation
+ * cache of virtual slab pages stands in for the TLB (see virtPage). Under policy 'none' the flag changes
+ * nothing, as the flag did not exist without the series.
+ * Model reading of the order (the SLUB patch of the series is not at hand; its cover letter gives only the
+ * intent quoted above): calculate_order() with slub_max_order lifted to VFALLBACK_MAX_ORDER (6: a slab of 64
+ * pages, 256 KiB, whose vmap pages array still fits kmalloc-512) and min_objects raised to
+ * VFALLBACK_MIN_OBJECTS (256, so that a CPU refills from the page allocator at most once per 256
+ * allocations), the same waste fractions, never below the cache's ordinary order. The minimum order (the
+ * fallback when the large order cannot be had at all, physically or virtually) stays get_order(size).
  */
 import { GFP, formatGfpMode } from '../gfp.js';
 import type { DirectMap, PhysMem } from './memory.js';
-import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PG_PFMEMALLOC, PGTY_MASK, PGTY_SLAB } from './page.js';
+import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PG_PFMEMALLOC, PG_VCOMPOUND, PGTY_MASK, PGTY_SLAB } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import type { Printk } from './printk.js';
 import type { Sched } from './sched.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from '../trace/events.js';
 import type { Clock } from './clock.js';
+import { compoundOrder } from './compound.js';
 import { fls } from './zone.js';
 import { getOrder } from './page_alloc.js';
 
@@ -37,7 +56,10 @@ export const SLAB_RECLAIM_ACCOUNT = 0x00020000;
 export const SLAB_PANIC = 0x00040000;
 export const SLAB_TYPESAFE_BY_RCU = 0x00080000;
 export const SLAB_ACCOUNT = 0x04000000;
-/** Lameter's SLAB_VFALLBACK (seed 001): large slab orders that may be virtually mapped. Accepted now. */
+/**
+ * Lameter's SLAB_VFALLBACK (seed 000): large slab orders whose slabs may be virtually mapped (see the header).
+ * Without policy fallback 'vcompound' or 'always' it is accepted and has no effect.
+ */
 export const SLAB_VFALLBACK = 0x40000000;
 const SLAB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER;
 /** GFP_RECLAIM_MASK and GFP_CONSTRAINT_MASK (mm/internal.h): what new_slab() keeps of the caller's gfp. */
@@ -55,6 +77,14 @@ export const POISON_END = 0xa5;
 /** slub_max_order: PAGE_ALLOC_COSTLY_ORDER. */
 const SLUB_MAX_ORDER = PAGE_ALLOC_COSTLY_ORDER;
 const MAX_OBJS_PER_PAGE = 32767;
+/**
+ * Entries of SLUB's translation cache for virtual slab addresses (a power of two): the model's stand-in for
+ * the TLB, which SLUB sits below (see Slub.virtPage).
+ */
+const XLATE_ENTRIES = 256;
+/** SLAB_VFALLBACK caches (model reading, see the header): the largest slab order, and the objects wanted. */
+export const VFALLBACK_MAX_ORDER = 6;
+export const VFALLBACK_MIN_OBJECTS = 256;
 const MIN_PARTIAL = 5;
 const MAX_PARTIAL = 10;
 /** cache_line_size() on x86. */
@@ -116,9 +146,15 @@ export class KmemCache {
   readonly stat = {
     allocSlowpath: 0, freeSlowpath: 0, allocSlab: 0, freeSlab: 0,
     allocFromPartial: 0, orderFallback: 0, deactivateFull: 0, deactivateEmpty: 0, pfmemallocMismatch: 0,
+    /** SLAB_VFALLBACK: slabs the page allocator served virtually (virtual compound pages), and their frees. */
+    allocVirtualSlab: 0, freeVirtualSlab: 0,
   };
 
-  constructor(id: number, name: string, objectSize: number, opts: KmemCacheOptions, mm: MemMap, nrCpus: number, wordSize: number) {
+  /**
+   * `vfallback`: the policy allows virtual compound pages, so that SLAB_VFALLBACK takes effect (the flag
+   * stays in `flags` either way).
+   */
+  constructor(id: number, name: string, objectSize: number, opts: KmemCacheOptions, mm: MemMap, nrCpus: number, wordSize: number, vfallback = false) {
     this.id = id;
     this.name = name;
     this.objectSize = objectSize;
@@ -159,12 +195,15 @@ export class KmemCache {
     this.redLeftPad = redLeftPad;
     size = alignUp(size, align);
     this.size = size;
-    const order = calculateOrder(size, nrCpus);
+    const virtual = vfallback && (this.flags & SLAB_VFALLBACK) !== 0;
+    const order = virtual ? calculateVfallbackOrder(size, nrCpus) : calculateOrder(size, nrCpus);
     this.order = order;
     this.objects = orderObjects(order, size);
     this.minOrder = getOrder(size);
     this.minObjects = orderObjects(this.minOrder, size);
     let allocflags = order > 0 ? GFP.COMP : 0;
+    // The series' allocate_slab(): a SLAB_VFALLBACK slab may be a virtual compound page.
+    if (virtual) allocflags |= GFP.VFALLBACK | GFP.COMP;
     if (this.flags & SLAB_CACHE_DMA) allocflags |= GFP.DMA;
     if (this.flags & SLAB_RECLAIM_ACCOUNT) allocflags |= GFP.RECLAIMABLE;
     this.allocflags = allocflags;
@@ -206,6 +245,36 @@ export function calculateOrder(size: number, nrCpus: number): number {
   return getOrder(size);
 }
 
+/**
+ * The order of a SLAB_VFALLBACK cache (model reading, see the header): calculate_order() with slub_max_order
+ * lifted to VFALLBACK_MAX_ORDER and min_objects raised to VFALLBACK_MIN_OBJECTS, wasting at most 1/16 of
+ * the slab, then 1/8, then 1/4; never below the ordinary order, and a cache whose objects need more than
+ * VFALLBACK_MAX_ORDER keeps its ordinary order.
+ */
+export function calculateVfallbackOrder(size: number, nrCpus: number): number {
+  const ordinary = calculateOrder(size, nrCpus);
+  if (ordinary >= VFALLBACK_MAX_ORDER) return ordinary;
+  const first = Math.min(VFALLBACK_MAX_ORDER, Math.max(ordinary, getOrder(VFALLBACK_MIN_OBJECTS * size)));
+  for (let fraction = 16; fraction > 1; fraction /= 2) {
+    for (let order = first; order <= VFALLBACK_MAX_ORDER && orderObjects(order, size) <= MAX_OBJS_PER_PAGE; order++) {
+      const slabSize = PAGE_SIZE << order;
+      if (slabSize % size <= slabSize / fraction) return order;
+    }
+  }
+  return first;
+}
+
+/**
+ * What SLUB needs from the layers above it for SLAB_VFALLBACK, installed by the Machine once the vmalloc
+ * layer exists (include/linux/mm.h calls up into mm/vmalloc.c the same way).
+ */
+export interface SlubVfallback {
+  /** The fallback policy makes virtual compound pages ('vcompound' or 'always'). */
+  enabled: boolean;
+  /** addr_to_page() (seed 001): the pfn mapped at a kernel address, vmalloc or direct map; NO_PAGE if none. */
+  addrToPage(addr: number): number;
+}
+
 export interface SlubDeps {
   mm: MemMap;
   pa: PageAlloc;
@@ -244,7 +313,19 @@ export class Slub {
   /** Pointers are 8 bytes (x86_64). */
   private readonly wide: boolean;
   private readonly pageOffset: number;
+  /** Bytes of the direct map (lowmem): an address less PAGE_OFFSET below this is a physical address. */
+  private readonly directMapBytes: number;
   private readonly debugFlags: number;
+  /** SLAB_VFALLBACK's policy and addr_to_page(); until the Machine installs them, no slab is virtual. */
+  vfallback: SlubVfallback = { enabled: false, addrToPage: () => NO_PAGE };
+  /**
+   * Translations of virtual slab pages, direct-mapped by virtual page number (vpn -> pfn; -1 is empty): a
+   * page-table walk per free-pointer access would make a virtual slab cost far more than the TLB makes it
+   * cost in the kernel. Filled only with pages of live virtual slabs and emptied whenever one is discarded
+   * (nothing else unmaps a slab), so an entry is never stale.
+   */
+  private readonly xlateVpn = new Float64Array(XLATE_ENTRIES).fill(-1);
+  private readonly xlatePfn = new Int32Array(XLATE_ENTRIES);
   private readonly formatAddr: (addr: number) => string;
   /** The caches that hold struct kmem_cache and struct kmem_cache_node. */
   readonly kmemCache: KmemCache;
@@ -263,6 +344,7 @@ export class Slub {
     this.wordSize = d.wordSize;
     this.wide = d.wordSize === 8;
     this.pageOffset = d.directMap.pageOffset;
+    this.directMapBytes = d.directMap.maxLowPfn * PAGE_SIZE;
     this.formatAddr = d.formatAddr;
     this.debugFlags = parseSlubDebug(d.slubDebug);
     // kmem_cache_init(): the two caches that hold the others' structs bootstrap themselves (kmem_cache joins
@@ -272,7 +354,7 @@ export class Slub {
   }
 
   private register(name: string, size: number, opts: KmemCacheOptions): KmemCache {
-    const s = new KmemCache(this.caches.length, name, size, { ...opts, flags: (opts.flags ?? 0) | this.debugFlags }, this.mm, this.nrCpus, this.wordSize);
+    const s = new KmemCache(this.caches.length, name, size, { ...opts, flags: (opts.flags ?? 0) | this.debugFlags }, this.mm, this.nrCpus, this.wordSize, this.vfallback.enabled);
     this.caches.push(s);
     return s;
   }
@@ -400,13 +482,17 @@ export class Slub {
     const obj = s.cpuFreelist[cpu];
     // 0x100 is __GFP_ZERO: on these few hot lines a literal saves the load an imported constant costs.
     if (obj !== 0 && (gfp & 0x100) === 0) {
-      s.cpuFreelist[cpu] = this.mem.readLong(obj + s.offset - this.pageOffset, this.wide); // get_freepointer()
-      return obj;
+      // get_freepointer() of a direct-map object (a virtual slab's goes the general way).
+      const phys = obj + s.offset - this.pageOffset;
+      if (phys < this.directMapBytes) {
+        s.cpuFreelist[cpu] = this.mem.readLong(phys, this.wide);
+        return obj;
+      }
     }
     return +this.slabAllocGeneral(s, gfp, cpu); // + keeps the result an unboxed double
   }
 
-  /** Everything slabAlloc()'s few lines leave out: refills, debug caches, __GFP_ZERO. */
+  /** Everything slabAlloc()'s few lines leave out: refills, debug caches, __GFP_ZERO, virtual slabs. */
   private slabAllocGeneral(s: KmemCache, gfp: number, cpu: number): number {
     let obj: number;
     if (s.debug) {
@@ -507,6 +593,7 @@ export class Slub {
     s.nrSlabs++;
     s.totalObjects += objects;
     s.stat.allocSlab++;
+    if (mm.flags[pfn] & PG_VCOMPOUND) s.stat.allocVirtualSlab++;
     if (s.flags & SLAB_RECLAIM_ACCOUNT) this.counters.reclaimablePages += 1 << order;
     else this.counters.unreclaimablePages += 1 << order;
     // Set up the objects and chain them through their free pointers, lowest address first.
@@ -583,16 +670,26 @@ export class Slub {
   slabFreeOn(s: KmemCache, slab: number, obj: number): void {
     const cpu = this.sched.current.cpu;
     if (slab === s.cpuSlab[cpu] && !s.debug) {
-      this.mem.writeLong(obj + s.offset - this.pageOffset, s.cpuFreelist[cpu], this.wide); // set_freepointer()
-      s.cpuFreelist[cpu] = obj;
-      return;
+      const phys = obj + s.offset - this.pageOffset;
+      if (phys < this.directMapBytes) {
+        this.mem.writeLong(phys, s.cpuFreelist[cpu], this.wide); // set_freepointer()
+        s.cpuFreelist[cpu] = obj;
+        return;
+      }
     }
-    this.slabFreeGeneral(s, slab, obj);
+    this.slabFreeGeneral(s, slab, obj, cpu);
   }
 
-  private slabFreeGeneral(s: KmemCache, slab: number, obj: number): void {
-    if (s.debug) this.freeDebug(s, slab, obj);
-    else this.slabFreeSlow(s, slab, obj);
+  private slabFreeGeneral(s: KmemCache, slab: number, obj: number, cpu: number): void {
+    if (s.debug) {
+      this.freeDebug(s, slab, obj);
+    } else if (slab === s.cpuSlab[cpu]) {
+      // The fast path for an object of a virtual CPU slab: its free pointer through the page tables.
+      this.writeWord(obj + s.offset, s.cpuFreelist[cpu]);
+      s.cpuFreelist[cpu] = obj;
+    } else {
+      this.slabFreeSlow(s, slab, obj);
+    }
   }
 
   private slabFreeSlow(s: KmemCache, slab: number, obj: number): void {
@@ -637,6 +734,11 @@ export class Slub {
     s.nrSlabs--;
     s.totalObjects -= objects;
     s.stat.freeSlab++;
+    // A virtual slab goes back through the series' __free_pages(): unmapped, then page by page.
+    if (mm.flags[slab] & PG_VCOMPOUND) {
+      s.stat.freeVirtualSlab++;
+      this.xlateVpn.fill(-1);
+    }
     if (s.flags & SLAB_RECLAIM_ACCOUNT) this.counters.reclaimablePages -= 1 << order;
     else this.counters.unreclaimablePages -= 1 << order;
     mm.flags[slab] &= ~(PGTY_MASK | PG_PFMEMALLOC);
@@ -755,10 +857,7 @@ export class Slub {
   private checkBytes(s: KmemCache, slab: number, obj: number, what: string, start: number, value: number, len: number): boolean {
     for (let i = 0; i < len; i++) {
       const a = start + i;
-      const pfn = this.directMap.virtToPfn(a);
-      const off = this.directMap.offsetInPage(a);
-      const f = this.mem.frame(pfn);
-      const b = f ? f[off] : 0;
+      const b = this.byteAt(a);
       if (b === value) continue;
       let end = a;
       while (end + 1 < start + len && this.byteAt(end + 1) !== value) end++;
@@ -775,8 +874,9 @@ export class Slub {
   }
 
   private byteAt(a: number): number {
-    const f = this.mem.frame(this.directMap.virtToPfn(a));
-    return f ? f[this.directMap.offsetInPage(a)] : 0;
+    const phys = this.phys(a);
+    const f = this.mem.frame(Math.floor(phys / PAGE_SIZE));
+    return f ? f[phys % PAGE_SIZE] : 0;
   }
 
   /** Where an object's alloc (0) or free (1) struct track lives: after the object and its free pointer. */
@@ -803,11 +903,11 @@ export class Slub {
   }
 
   private writeU32At(addr: number, value: number): void {
-    this.mem.writeU32(addr - this.pageOffset, value);
+    this.mem.writeU32(this.phys(addr), value);
   }
 
   private readU32At(addr: number): number {
-    return this.mem.readU32(addr - this.pageOffset);
+    return this.mem.readU32(this.phys(addr));
   }
 
   private objectErr(s: KmemCache, slab: number, obj: number, reason: string): void {
@@ -862,8 +962,9 @@ export class Slub {
 
   // --- addresses and words -----------------------------------------------------------------------
 
+  /** The slab's first byte: page_address(), or for a virtual slab the series' page_to_addr() (its vmalloc address). */
   slabBase(slab: number): number {
-    return this.directMap.pageAddress(slab);
+    return this.mm.flags[slab] & PG_VCOMPOUND ? this.pa.pageToAddr(slab) : this.directMap.pageAddress(slab);
   }
 
   objectAddr(s: KmemCache, slab: number, idx: number): number {
@@ -874,9 +975,55 @@ export class Slub {
     return Math.floor((obj - this.slabBase(slab) - s.redLeftPad) / s.size);
   }
 
-  /** virt_to_slab() for an address known to be in a slab: the head pfn. */
+  /**
+   * virt_to_slab() for an address known to be in a slab: the head pfn. As the series made virt_to_head_page(),
+   * a vmalloc address (a virtual slab's) is looked up in the page tables; NO_PAGE if nothing is mapped there.
+   */
   objToSlab(obj: number): number {
-    return this.mm.head(this.directMap.virtToPfn(obj));
+    const phys = obj - this.pageOffset;
+    if (phys >= 0 && phys < this.directMapBytes) return this.mm.head(Math.floor(phys / PAGE_SIZE));
+    return this.virtToSlab(obj);
+  }
+
+  /** objToSlab() outside the direct map, kept apart so that the direct-map lines stay small. */
+  private virtToSlab(obj: number): number {
+    const pfn = this.virtPage(obj);
+    return pfn === NO_PAGE ? NO_PAGE : this.mm.head(pfn);
+  }
+
+  /** addr_to_page() for an address outside the direct map, through the translation cache; NO_PAGE if unmapped. */
+  private virtPage(addr: number): number {
+    const vpn = Math.floor(addr / PAGE_SIZE);
+    const i = vpn & (XLATE_ENTRIES - 1);
+    if (this.xlateVpn[i] === vpn) return this.xlatePfn[i];
+    const pfn = this.vfallback.addrToPage(vpn * PAGE_SIZE);
+    if (pfn !== NO_PAGE && (this.mm.flags[this.mm.head(pfn)] & (PGTY_MASK | PG_VCOMPOUND)) === (PGTY_SLAB | PG_VCOMPOUND)) {
+      this.xlateVpn[i] = vpn;
+      this.xlatePfn[i] = pfn;
+    }
+    return pfn;
+  }
+
+  /**
+   * The head of the virtual slab (SLAB_VFALLBACK) that `addr` lies in, or NO_PAGE: what kfree() and friends
+   * ask of an address outside the direct map before they take it for a slab object.
+   */
+  virtualSlabOf(addr: number): number {
+    const head = this.objToSlab(addr);
+    if (head === NO_PAGE) return NO_PAGE;
+    const f = this.mm.flags[head];
+    return (f & PGTY_MASK) === PGTY_SLAB && f & PG_VCOMPOUND ? head : NO_PAGE;
+  }
+
+  /** The cache of the virtual slab that `addr` lies in, or undefined (see virtualSlabOf). */
+  virtualSlabCache(addr: number): KmemCache | undefined {
+    const head = this.virtualSlabOf(addr);
+    return head === NO_PAGE ? undefined : this.caches[this.mm.mapping[head] - 1];
+  }
+
+  /** PageVcompound() of a slab: its pages are a virtual compound page (SLAB_VFALLBACK). */
+  slabVirtual(slab: number): boolean {
+    return (this.mm.flags[slab] & PG_VCOMPOUND) !== 0;
   }
 
   /** The cache of a slab page, or undefined if the page is not a slab. */
@@ -887,7 +1034,7 @@ export class Slub {
   }
 
   slabOrder(slab: number): number {
-    return this.mm.flags[slab] & 0x20 /* PG_HEAD */ ? this.mm.private_[slab + 1] : 0;
+    return compoundOrder(this.mm, slab);
   }
 
   inuseOf(slab: number): number {
@@ -917,18 +1064,56 @@ export class Slub {
     this.writeWord(obj + s.offset, next);
   }
 
-  /** A pointer-sized little-endian word at a direct-map address (two 32-bit halves on x86_64). */
+  /**
+   * The physical address behind a slab address: the direct map by arithmetic (one range check), a virtual
+   * slab's vmalloc address through addr_to_page().
+   */
+  private phys(addr: number): number {
+    const phys = addr - this.pageOffset;
+    return phys >= 0 && phys < this.directMapBytes ? phys : this.virtPhys(addr);
+  }
+
+  /** The physical address behind a vmalloc address of a virtual slab (the page-table walk). */
+  private virtPhys(addr: number): number {
+    const pfn = this.virtPage(addr);
+    if (pfn === NO_PAGE) {
+      // The callers have checked that the address lies in a live slab: this is the model's own bug.
+      throw new Error(`slub: no page mapped at 0x${this.formatAddr(addr)}`);
+    }
+    return pfn * PAGE_SIZE + (addr % PAGE_SIZE);
+  }
+
+  /** A pointer-sized little-endian word at a slab address (two 32-bit halves on x86_64). */
   readWord(addr: number): number {
-    return this.mem.readLong(addr - this.pageOffset, this.wide);
+    return this.mem.readLong(this.phys(addr), this.wide);
   }
 
   writeWord(addr: number, value: number): void {
-    this.mem.writeLong(addr - this.pageOffset, value, this.wide);
+    this.mem.writeLong(this.phys(addr), value, this.wide);
   }
 
-  /** Fill bytes at a direct-map address, across pages. */
+  /** Fill bytes at a slab address, across pages. */
   fillBytes(addr: number, len: number, byte: number): void {
-    this.directMap.forEachPage(addr, len, (pfn, off, _pos, n) => this.mem.fillFrame(pfn, off, n, byte));
+    this.forEachPage(addr, len, (pfn, off, _pos, n) => this.mem.fillFrame(pfn, off, n, byte));
+  }
+
+  /**
+   * Walk [addr, addr + len) of a slab address page by page: fn(pfn, offset in the page, position in the range,
+   * bytes). A virtual slab's pages are found one by one through the page tables.
+   */
+  forEachPage(addr: number, len: number, fn: (pfn: number, off: number, pos: number, n: number) => void): void {
+    const phys = addr - this.pageOffset;
+    if (phys >= 0 && phys + len <= this.directMapBytes) {
+      this.directMap.forEachPage(addr, len, fn);
+      return;
+    }
+    for (let pos = 0; pos < len; ) {
+      const a = addr + pos;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      fn(Math.floor(this.phys(a) / PAGE_SIZE), off, pos, n);
+      pos += n;
+    }
   }
 
   // --- views and checks -------------------------------------------------------------------------
@@ -992,6 +1177,7 @@ export class Slub {
     }
     // Every slab page belongs to a live cache; slabs that are full and untracked are counted too.
     const bySlabs = new Map<number, number>();
+    const byVirtual = new Map<number, number>();
     for (let pfn = 0; pfn < mm.nrPages; pfn++) {
       if ((mm.flags[pfn] & PGTY_MASK) !== PGTY_SLAB) continue;
       const s = this.caches[mm.mapping[pfn] - 1];
@@ -1000,9 +1186,51 @@ export class Slub {
         continue;
       }
       bySlabs.set(s.id, (bySlabs.get(s.id) ?? 0) + 1);
+      if (mm.flags[pfn] & PG_VCOMPOUND) {
+        byVirtual.set(s.id, (byVirtual.get(s.id) ?? 0) + 1);
+        this.checkVirtualSlab(s, pfn, errs);
+      }
       if (!seen.has(pfn)) this.checkSlab(s, pfn, false, errs);
     }
-    for (const s of this.caches) if (s && (bySlabs.get(s.id) ?? 0) !== s.nrSlabs) errs.push(`${s.name}: nr_slabs ${s.nrSlabs}, mem_map holds ${bySlabs.get(s.id) ?? 0}`);
+    for (const s of this.caches) {
+      if (!s) continue;
+      if ((bySlabs.get(s.id) ?? 0) !== s.nrSlabs) errs.push(`${s.name}: nr_slabs ${s.nrSlabs}, mem_map holds ${bySlabs.get(s.id) ?? 0}`);
+      const virtual = s.stat.allocVirtualSlab - s.stat.freeVirtualSlab;
+      if ((byVirtual.get(s.id) ?? 0) !== virtual) errs.push(`${s.name}: ${virtual} virtual slabs counted, mem_map holds ${byVirtual.get(s.id) ?? 0}`);
+    }
+    this.checkXlate(errs);
+  }
+
+  /**
+   * A virtual slab (SLAB_VFALLBACK): only such a cache has one, its base is a vmalloc address that is not in
+   * the direct map, and every page of it maps back to the slab through virt_to_head_page().
+   */
+  private checkVirtualSlab(s: KmemCache, slab: number, errs: string[]): void {
+    if (!(s.allocflags & GFP.VFALLBACK)) errs.push(`${s.name}: virtual slab ${slab} in a cache without SLAB_VFALLBACK in effect`);
+    const base = this.slabBase(slab);
+    const phys = base - this.pageOffset;
+    if (base === 0 || (phys >= 0 && phys < this.directMapBytes)) {
+      errs.push(`${s.name}: virtual slab ${slab} has no vmalloc address (0x${base.toString(16)})`);
+      return;
+    }
+    const order = this.slabOrder(slab);
+    for (let i = 0; i < 1 << order; i++) {
+      const pfn = this.vfallback.addrToPage(base + i * PAGE_SIZE);
+      if (pfn === NO_PAGE || this.mm.head(pfn) !== slab) {
+        errs.push(`${s.name}: page ${i} of virtual slab ${slab} does not map back to it`);
+        return;
+      }
+    }
+  }
+
+  /** The translation cache against the page tables: no entry may be stale. */
+  private checkXlate(errs: string[]): void {
+    for (let i = 0; i < XLATE_ENTRIES; i++) {
+      const vpn = this.xlateVpn[i];
+      if (vpn < 0) continue;
+      const pfn = this.vfallback.addrToPage(vpn * PAGE_SIZE);
+      if (pfn !== this.xlatePfn[i]) errs.push(`slub: stale translation of 0x${this.formatAddr(vpn * PAGE_SIZE)}: pfn ${this.xlatePfn[i]}, the page tables say ${pfn}`);
+    }
   }
 
   private checkSlab(s: KmemCache, slab: number, cpu: boolean, errs: string[]): void {

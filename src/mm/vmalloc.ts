@@ -25,7 +25,8 @@
  */
 import { GFP, formatGfp } from '../gfp.js';
 import type { PhysMem } from './memory.js';
-import { NO_PAGE, PAGE_SIZE, type MemMap } from './page.js';
+import { compoundOrder, destroyCompoundPage, prepCompoundPage } from './compound.js';
+import { NO_PAGE, PAGE_SIZE, PG_VCOMPOUND, type MemMap } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import { GFP_PGTABLE_KERNEL, type KernelPgtable } from './pgtable.js';
 import type { Printk } from './printk.js';
@@ -55,6 +56,8 @@ export const VMAP_BLOCK = 0x2;
 export const GFP_RECLAIM_MASK = GFP.RECLAIM | GFP.HIGH | GFP.IO | GFP.FS | GFP.NOWARN | GFP.RETRY_MAYFAIL |
   GFP.NOFAIL | GFP.NORETRY | GFP.MEMALLOC | GFP.NOMEMALLOC;
 const V5_17 = 5017;
+const V6_19 = 6019;
+const V7_1 = 7001;
 
 /** struct vm_struct: a vmalloc or vmap mapping. */
 export interface VmStruct {
@@ -91,6 +94,14 @@ export class VmallocStats {
   pgtableIgnoredScope = 0;
   /** vfree()s deferred from interrupt context. */
   deferredFrees = 0;
+}
+
+/** What alloc_vcompound() (V5) did: served physically, virtually, or not at all. */
+export class VcompoundWrapperStats {
+  physical = 0;
+  virtual = 0;
+  failed = 0;
+  frees = 0;
 }
 
 export interface VmallocDeps {
@@ -139,11 +150,26 @@ export class Vmalloc {
   private readonly vmStructSize: number;
   private readonly deferred: number[] = [];
   private scopeReported = false;
+  /**
+   * Non-blocking gfp (no __GFP_DIRECT_RECLAIM) supported, as since 6.19 (Rezki's series): no might_sleep and
+   * no purge-and-retry in alloc_vmap_area, page tables under memalloc_noreclaim. Set from `kernel`; the
+   * kvmalloc layer turns it on when its policy steps to 6.19.
+   */
+  nonBlockingGfp: boolean;
+  /** vmalloc_address() of the virtual compound pages: head pfn -> the address its area starts at. */
+  private readonly vcompounds = new Map<number, number>();
+  /** Virtual compounds whose free interrupt context deferred (stage 2): their heads. */
+  private readonly deferredVcompounds: number[] = [];
+  /** alloc_vcompound() (V5) outcomes. */
+  readonly vcompoundStats = new VcompoundWrapperStats();
+  /** Stage 2 of the series: a virtual compound mapped from atomic context, which may not sleep. */
+  private atomicVcompound = false;
 
   constructor(d: VmallocDeps) {
     this.d = d;
     this.start = d.start;
     this.end = d.end;
+    this.nonBlockingGfp = d.kernel >= V6_19;
     this.tree = new FreeVmapTree(d.start, d.end);
     // lazy_max_pages(): fls(num_online_cpus()) * (32 MiB / PAGE_SIZE).
     this.lazyMaxPages = (32 - Math.clz32(d.nrCpus)) * ((32 << 20) / PAGE_SIZE);
@@ -151,6 +177,7 @@ export class Vmalloc {
     // sizeof(struct vmap_area) and sizeof(struct vm_struct): 72 and 72 bytes on x86_64, 36 and 36 on i386.
     this.vmStructSize = d.bitsPerLong === 64 ? 72 : 36;
     this.vmapAreaCache = d.slub.kmemCacheCreate('vmap_area', d.bitsPerLong === 64 ? 72 : 36)!;
+    d.mm.vcompoundNthPage = (head, n) => this.vcompoundNthPage(head, n);
   }
 
   /** is_vmalloc_addr(). */
@@ -165,7 +192,9 @@ export class Vmalloc {
    * One purge and retry before giving up with the kernel's message.
    */
   allocVmapArea(size: number, align: number, vstart: number, vend: number, gfp: number, vaFlags: number): VmapArea | undefined {
-    this.mightSleep('alloc_vmap_area');
+    // might_sleep_if(allow_block): before 6.19 every caller is taken to be able to sleep.
+    const allowBlock = !this.nonBlockingGfp || (gfp & GFP.DIRECT_RECLAIM) !== 0;
+    if (allowBlock) this.mightSleep('alloc_vmap_area');
     const obj = this.d.slab.kmemCacheAlloc(this.vmapAreaCache, gfp & GFP_RECLAIM_MASK);
     if (obj === 0) return undefined;
     let purged = false;
@@ -177,14 +206,15 @@ export class Vmalloc {
         this.busy.set(addr, va);
         return va;
       }
-      if (!purged) {
+      // A non-blocking caller cannot wait for a purge: it fails at once, silently (out_free_va).
+      if (!purged && allowBlock) {
         // reclaim_and_purge_vmap_areas()
         this.purgeFragmentedBlocks();
         this.purgeVmapAreaLazy();
         purged = true;
         continue;
       }
-      if (!(gfp & GFP.NOWARN)) this.d.printk.warn('vmap allocation failed', [`vmap allocation for size ${size} failed: use vmalloc=<size> to increase size`]);
+      if (allowBlock && !(gfp & GFP.NOWARN)) this.d.printk.warn('vmap allocation failed', [`vmap allocation for size ${size} failed: use vmalloc=<size> to increase size`]);
       this.d.slab.kmemCacheFree(this.vmapAreaCache, obj);
       this.stats.failures++;
       return undefined;
@@ -287,6 +317,12 @@ export class Vmalloc {
       this.d.pa.warnAllocMsg(gfp, 'vmalloc error', `vmalloc error: size ${realSize}, exceeds total pages`);
       return 0;
     }
+    // __get_vm_area_node()'s BUG_ON(in_interrupt()); since 7.1 (04aa71da5f35) softirq and BH-off are allowed.
+    const s = this.d.sched;
+    if (this.d.kernel >= V7_1 ? s.inHardirq() : s.inInterrupt()) {
+      this.d.printk.bug('vmalloc in interrupt', [`kernel BUG at mm/vmalloc.c: __get_vm_area_node: BUG_ON(${this.d.kernel >= V7_1 ? 'in_nmi() || in_hardirq()' : 'in_interrupt()'})`]);
+      return 0;
+    }
     const area = this.getVmAreaNode(realSize, align, VM_ALLOC | VM_UNINITIALIZED | vmFlags, vstart, vend, gfp, caller);
     if (!area) {
       this.d.pa.warnAllocMsg(gfp, 'vmalloc error', `vmalloc error: size ${realSize}, vm_struct allocation failed${gfp & GFP.NOFAIL ? '. Retrying.' : ''}`);
@@ -348,7 +384,15 @@ export class Vmalloc {
     const fsio = gfp & (GFP.FS | GFP.IO);
     let restore = -1;
     let scoped = 0;
-    if (this.d.kernel >= V5_17) {
+    let pgGfp = GFP_PGTABLE_KERNEL;
+    if (this.nonBlockingGfp && !(gfp & GFP.DIRECT_RECLAIM)) {
+      // memalloc_apply_gfp_scope() (6.19): a non-blocking caller's tables go under memalloc_noreclaim
+      // (PF_MEMALLOC: no reclaim, the reserves). The kernel also skips might_alloc() under PF_MEMALLOC,
+      // which the model's page allocator does not, so the tables are asked for without direct reclaim.
+      restore = s.memallocNoreclaimSave();
+      scoped = 3;
+      pgGfp &= ~GFP.DIRECT_RECLAIM;
+    } else if (this.d.kernel >= V5_17) {
       if (fsio === GFP.IO) {
         restore = s.memallocNofsSave();
         scoped = 1;
@@ -358,13 +402,14 @@ export class Vmalloc {
       }
     }
     const before = this.d.pgtable.allocated;
-    const ret = this.d.pgtable.mapPages(addr, pfns, GFP_PGTABLE_KERNEL);
+    const ret = this.d.pgtable.mapPages(addr, pfns, pgGfp);
     // What the page allocator made of GFP_PGTABLE_KERNEL under the scope in force.
     const effective = s.currentGfpContext(GFP_PGTABLE_KERNEL);
     if (scoped === 1) s.memallocNofsRestore(restore);
     else if (scoped === 2) s.memallocNoioRestore(restore);
+    else if (scoped === 3) s.memallocNoreclaimRestore(restore);
     const tables = this.d.pgtable.allocated - before;
-    if (tables > 0 && fsio !== (GFP.FS | GFP.IO) && (effective & (GFP.FS | GFP.IO) & ~fsio) !== 0) {
+    if (tables > 0 && scoped !== 3 && fsio !== (GFP.FS | GFP.IO) && (effective & (GFP.FS | GFP.IO) & ~fsio) !== 0) {
       this.stats.pgtableIgnoredScope += tables;
       if (!this.scopeReported) {
         this.scopeReported = true;
@@ -423,14 +468,15 @@ export class Vmalloc {
 
   /** delayed_vfree_work(): run the vfree()s interrupt context deferred. */
   runDeferred(): void {
-    if (this.deferred.length === 0 || this.d.sched.inInterrupt()) return;
+    if ((this.deferred.length === 0 && this.deferredVcompounds.length === 0) || this.d.sched.inInterrupt()) return;
     const list = this.deferred.splice(0);
     for (const addr of list) this.vfree(addr);
+    for (const head of this.deferredVcompounds.splice(0)) this.vcompoundFree(head);
   }
 
-  /** Addresses waiting in the deferred-free list. */
+  /** Addresses (and virtual compounds) waiting in the deferred-free lists. */
   get deferredCount(): number {
-    return this.deferred.length;
+    return this.deferred.length + this.deferredVcompounds.length;
   }
 
   /**
@@ -498,8 +544,183 @@ export class Vmalloc {
     return n;
   }
 
+  // --- virtual compound pages (seeds 001 and 002) -------------------------------------------------------
+
+  /**
+   * The core of vcompound_alloc(): vmap() 2^order order-0 pages the caller allocated, keep the pages array
+   * (kmalloc'd, as the patch does), and format the mapping as a compound page whose pages all carry
+   * PG_VCOMPOUND; page i of the compound remembers i in its `index` word, which page_to_addr() reads.
+   * `gfp` is what the metadata and the page tables are allocated with (the caller passes GFP_KERNEL in
+   * process context, its own atomic gfp in interrupt context). Returns the address, or 0 with the pages
+   * untouched and nothing else left behind.
+   */
+  vmapCompound(pfns: readonly number[], order: number, gfp: number, caller: string): number {
+    if (pfns.length !== 1 << order) throw new Error(`vmapCompound: ${pfns.length} pages for order ${order}`);
+    const metaGfp = gfp & GFP_RECLAIM_MASK;
+    const atomic = this.atomicVcompound;
+    this.atomicVcompound = !(gfp & GFP.DIRECT_RECLAIM);
+    try {
+      return this.vmapCompoundLocked(pfns, order, gfp, metaGfp, caller);
+    } finally {
+      this.atomicVcompound = atomic;
+    }
+  }
+
+  private vmapCompoundLocked(pfns: readonly number[], order: number, gfp: number, metaGfp: number, caller: string): number {
+    const mm = this.d.mm;
+    const nr = 1 << order;
+    const pagesAddr = this.d.slab.kmalloc(nr * this.ptrSize, metaGfp, caller);
+    if (pagesAddr === 0) return 0;
+    const area = this.getVmAreaNode(nr * PAGE_SIZE, 1, VM_MAP, this.start, this.end, metaGfp, caller);
+    if (!area) {
+      this.d.slab.kfree(pagesAddr);
+      return 0;
+    }
+    const mapped = gfp & GFP.DIRECT_RECLAIM ? this.mapPagesScoped(area.addr, pfns, gfp) : this.d.pgtable.mapPages(area.addr, pfns, metaGfp | GFP.ZERO);
+    if (mapped < 0) {
+      this.vunmap(area.addr);
+      this.d.slab.kfree(pagesAddr);
+      return 0;
+    }
+    area.pfns = [...pfns];
+    area.pagesAddr = pagesAddr;
+    for (let i = 0; i < nr; i++) {
+      this.writePtr(pagesAddr + i * this.ptrSize, this.d.pagePtr(pfns[i]));
+      mm.flags[pfns[i]] |= PG_VCOMPOUND;
+      if (i > 0) mm.index[pfns[i]] = i;
+    }
+    this.vcompounds.set(pfns[0], area.addr);
+    prepCompoundPage(mm, pfns[0], order);
+    this.stats.allocs++;
+    return area.addr;
+  }
+
+  /**
+   * Undo vmapCompound: destroy the compound (tails first), unmap, free the pages array. The pages come back
+   * to the caller as plain order-0 pages with one reference each, in the order they were mapped.
+   */
+  vunmapCompound(head: number): number[] | undefined {
+    const mm = this.d.mm;
+    const addr = this.vcompounds.get(head);
+    const vm = addr === undefined ? undefined : this.busy.get(addr)?.vm;
+    if (addr === undefined || !vm) return undefined;
+    if (!destroyCompoundPage(mm, head, compoundOrder(mm, head))) return undefined;
+    for (const pfn of vm.pfns) {
+      mm.flags[pfn] &= ~PG_VCOMPOUND;
+      mm.index[pfn] = 0;
+      mm.refcount[pfn] = 1;
+    }
+    this.vcompounds.delete(head);
+    const pagesAddr = vm.pagesAddr;
+    vm.pagesAddr = 0;
+    this.vunmap(addr);
+    this.d.slab.kfree(pagesAddr);
+    return vm.pfns;
+  }
+
+  /** vcompound_free(): unmap a virtual compound and free its pages one by one. */
+  vcompoundFree(head: number): boolean {
+    const pfns = this.vunmapCompound(head);
+    if (!pfns) return false;
+    for (const pfn of pfns) this.d.pa.freePages(pfn, 0);
+    return true;
+  }
+
+  /** Stage 2: a virtual compound freed in interrupt context is unmapped and freed from process context. */
+  deferVcompoundFree(head: number): void {
+    this.deferredVcompounds.push(head);
+    this.stats.deferredFrees++;
+  }
+
+  /** vmalloc_address(): where a page of a virtual compound is mapped, or 0 if it is not one. */
+  vcompoundAddress(pfn: number): number {
+    const mm = this.d.mm;
+    const head = mm.head(pfn);
+    const addr = this.vcompounds.get(head);
+    if (addr === undefined) return 0;
+    return addr + (pfn === head ? 0 : mm.index[pfn]) * PAGE_SIZE;
+  }
+
+  /** The head of the virtual compound whose area starts at `addr`, or NO_PAGE. */
+  vcompoundAt(addr: number): number {
+    const vm = this.busy.get(addr)?.vm;
+    if (!vm || vm.pfns.length === 0) return NO_PAGE;
+    return this.vcompounds.get(vm.pfns[0]) === addr ? vm.pfns[0] : NO_PAGE;
+  }
+
+  /** vmalloc_nth_page(): vmalloc_to_page(vmalloc_address(head) + n * PAGE_SIZE). */
+  private vcompoundNthPage(head: number, n: number): number {
+    const addr = this.vcompounds.get(head);
+    return addr === undefined ? NO_PAGE : this.d.pgtable.lookup(addr + n * PAGE_SIZE);
+  }
+
+  /** Virtual compound pages alive. */
+  get nrVcompounds(): number {
+    return this.vcompounds.size;
+  }
+
+  /**
+   * alloc_vcompound() (V3-V5, seed 002: Kleen's "wrapper, not a GFP flag"): a compound page from the page
+   * allocator if it has one (quietly and without retrying: the fallback follows), else 2^order order-0
+   * pages with the caller's gfp, vmap()ed and formatted as a virtual compound. The page allocator is not
+   * involved beyond ordinary calls. Returns the address, or 0.
+   * Model reading: the physical attempt adds __GFP_NORETRY for order > 0, as kvmalloc does for the same reason.
+   */
+  allocVcompound(gfp: number, order: number): number {
+    const pa = this.d.pa;
+    gfp &= ~GFP.VFALLBACK;
+    const first = order > 0 ? gfp | GFP.NOWARN | GFP.NORETRY : gfp;
+    const pfn = pa.allocPages(first | GFP.COMP, order);
+    if (pfn !== NO_PAGE) {
+      this.vcompoundStats.physical++;
+      return pa.pageToAddr(pfn);
+    }
+    if (order === 0 || this.d.sched.inInterrupt()) {
+      this.vcompoundStats.failed++;
+      return 0;
+    }
+    const pfns: number[] = [];
+    for (let i = 0; i < 1 << order; i++) {
+      const p = pa.allocPages(gfp & ~GFP.COMP, 0);
+      if (p === NO_PAGE) break;
+      pfns.push(p);
+    }
+    const addr = pfns.length === 1 << order ? this.vmapCompound(pfns, order, gfp, 'alloc_vcompound') : 0;
+    if (addr === 0) {
+      for (const p of pfns) pa.freePages(p, 0);
+      this.vcompoundStats.failed++;
+      return 0;
+    }
+    this.vcompoundStats.virtual++;
+    return addr;
+  }
+
+  /** free_vcompound(): a virtual compound is unmapped and its pages freed, a physical one goes back whole. */
+  freeVcompound(addr: number): void {
+    if (addr === 0) return;
+    const s = this.d.sched;
+    if (this.isVmallocAddr(addr)) {
+      const head = this.vcompoundAt(addr);
+      if (head === NO_PAGE) {
+        this.d.printk.bug('free_vcompound', [`Trying to free_vcompound() nonexistent virtual compound (${this.d.formatAddr(addr)})`, `WARNING: CPU: ${s.current.cpu} PID: ${s.current.pid} at mm/vmalloc.c:free_vcompound`]);
+        return;
+      }
+      if (s.inInterrupt()) {
+        this.d.printk.bug('vunmap', ['kernel BUG at mm/vmalloc.c: vunmap: BUG_ON(in_interrupt())']);
+        return;
+      }
+      this.vcompoundFree(head);
+    } else {
+      const pfn = this.d.pa.addrToPfn(addr, 'free_vcompound');
+      if (pfn === NO_PAGE) return;
+      this.d.pa.freePages(pfn, compoundOrder(this.d.mm, pfn));
+    }
+    this.vcompoundStats.frees++;
+  }
+
   /** might_sleep() in alloc_vmap_area() and vmap(). */
   private mightSleep(where: string): void {
+    if (this.atomicVcompound) return;
     const s = this.d.sched;
     if (s.inAtomic() || s.irqsDisabled) reportMightSleep(s, this.d.printk, `mm/vmalloc.c:${where}`);
   }
@@ -528,9 +749,23 @@ export class Vmalloc {
       vm.pfns.forEach((pfn, i) => {
         const got = this.d.pgtable.lookup(vm.addr + i * PAGE_SIZE);
         if (got !== pfn) errs.push(`vmalloc: ${this.d.formatAddr(vm.addr + i * PAGE_SIZE)} maps pfn ${got}, expected ${pfn}`);
-        if (this.d.mm.refcount[pfn] < 1) errs.push(`vmalloc: pfn ${pfn} of the area at ${this.d.formatAddr(vm.addr)} is not allocated`);
+        // A virtual compound's tails hold no reference of their own: the head's counts for them.
+        if (this.d.mm.refcount[this.d.mm.head(pfn)] < 1) errs.push(`vmalloc: pfn ${pfn} of the area at ${this.d.formatAddr(vm.addr)} is not allocated`);
       });
       if (!(vm.flags & VM_NO_GUARD) && this.d.pgtable.lookup(vm.addr + vm.size - PAGE_SIZE) !== NO_PAGE) errs.push(`vmalloc: guard page of ${this.d.formatAddr(vm.addr)} is mapped`);
+    }
+    const mm = this.d.mm;
+    for (const [head, addr] of this.vcompounds) {
+      const vm = this.busy.get(addr)?.vm;
+      const order = compoundOrder(mm, head);
+      if (!vm || vm.pfns[0] !== head || vm.pfns.length !== 1 << order) {
+        errs.push(`vcompound: head pfn ${head} at ${this.d.formatAddr(addr)} has no matching vmap area of order ${order}`);
+        continue;
+      }
+      vm.pfns.forEach((pfn, i) => {
+        if (!(mm.flags[pfn] & PG_VCOMPOUND)) errs.push(`vcompound: page ${i} (pfn ${pfn}) of ${head} lacks PG_VCOMPOUND`);
+        if (i > 0 && (mm.head(pfn) !== head || mm.index[pfn] !== i)) errs.push(`vcompound: page ${i} (pfn ${pfn}) of ${head} does not point back at its head and place`);
+      });
     }
     if (vmallocPages !== this.nrVmallocPages) errs.push(`vmalloc: nr_vmalloc_pages ${this.nrVmallocPages}, areas hold ${vmallocPages}`);
     const mapped = this.d.pgtable.countMapped();
