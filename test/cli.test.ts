@@ -25,7 +25,7 @@ describe('mmlab command', () => {
   it('lists the scenarios, marking the default', async () => {
     const r = await mmlab('scenarios');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^mixed\s+.+\(default\)$/m);
+    expect(r.out).toMatch(/^fallback\s+.+\(default\)$/m);
   });
 
   it('lists a scenario\'s parameters under its line', async () => {
@@ -33,8 +33,20 @@ describe('mmlab command', () => {
     expect(r.out).toMatch(/^xfs-buffers\s+.+\n\s+--param dirblksize=65536\s+directory block size.+\n\s+--param method=all\s+how buffers are mapped/m);
   });
 
-  it('runs the default scenario and prints a summary with the per-order table', async () => {
-    const r = await mmlab('run', '--steps', '20000', '--mem', '256M');
+  it('runs the default scenario (fallback); --compare prints only the side-by-side table', async () => {
+    const r = await mmlab('run', '--steps', '150', '--mem', '64M', '--param', 'designs=none,always', '--param', 'i386=no');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mmlab fallback: x86_64, 2 CPUs/);
+    expect(r.out).toContain('Designs side by side');
+    expect(r.out).toContain('Per design and order');
+    const c = await mmlab('run', 'fallback', '--compare', '--steps', '150', '--mem', '64M', '--param', 'designs=none,always', '--param', 'i386=no');
+    expect(c.out).toMatch(/^none\s+100\.0%/m);
+    expect(c.out).toMatch(/^always\s+100\.0% \(\d+\.\d% v\)/m);
+    expect(c.out).not.toContain('Per design and order');
+  });
+
+  it('runs the mixed scenario and prints a summary with the per-order table', async () => {
+    const r = await mmlab('run', 'mixed', '--steps', '20000', '--mem', '256M');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^mmlab mixed: x86_64, 2 CPUs/);
     expect(r.out).toContain('Requests by order');
@@ -42,9 +54,9 @@ describe('mmlab command', () => {
   });
 
   it('--json is one JSON document, deterministic by seed', async () => {
-    const a = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
-    const b = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
-    const c = await mmlab('run', '--steps', '20000', '--mem', '256M', '--json', '--seed', '6');
+    const a = await mmlab('run', 'mixed', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
+    const b = await mmlab('run', 'mixed', '--steps', '20000', '--mem', '256M', '--json', '--seed', '5');
+    const c = await mmlab('run', 'mixed', '--steps', '20000', '--mem', '256M', '--json', '--seed', '6');
     const doc = JSON.parse(a.out);
     expect(doc.scenario).toBe('mixed');
     expect(doc.metrics.steps).toBe(20000);
@@ -55,7 +67,7 @@ describe('mmlab command', () => {
 
   it('--out writes the /proc files, extfrag, trace, dmesg and result.json', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mmlab-out-'));
-    const r = await mmlab('run', '--steps', '5000', '--mem', '128M', '--out', dir);
+    const r = await mmlab('run', 'mixed', '--steps', '5000', '--mem', '128M', '--out', dir);
     expect(r.code).toBe(0);
     for (const f of ['proc/buddyinfo', 'proc/pagetypeinfo', 'proc/zoneinfo', 'proc/meminfo', 'proc/vmstat', 'proc/vmallocinfo',
       'debug/extfrag/extfrag_index', 'debug/extfrag/unusable_index', 'trace.txt', 'dmesg.txt', 'result.json']) {
@@ -67,10 +79,10 @@ describe('mmlab command', () => {
   });
 
   it('i386 and --zoneinfo boot the machines they name', async () => {
-    const r = await mmlab('run', '--arch', 'i386', '--mem', '2G', '--steps', '2000', '--json');
+    const r = await mmlab('run', 'mixed', '--arch', 'i386', '--mem', '2G', '--steps', '2000', '--json');
     expect(JSON.parse(r.out).machine.zones.map((z: { name: string }) => z.name)).toEqual(['DMA', 'Normal', 'HighMem']);
     const zi = new URL('../../shared/samples/proc/zoneinfo', import.meta.url);
-    const z = await mmlab('run', '--zoneinfo', zi.pathname, '--steps', '2000', '--json');
+    const z = await mmlab('run', 'mixed', '--zoneinfo', zi.pathname, '--steps', '2000', '--json');
     expect(z.code).toBe(0);
     const normal = JSON.parse(z.out).machine.zones.find((x: { name: string }) => x.name === 'Normal');
     expect([normal.managed, normal.min, normal.low, normal.high]).toEqual([262144, 4263, 5328, 6393]);
@@ -112,16 +124,18 @@ describe('mmlab command', () => {
   });
 
   it.each([
-    [['run', 'nosuch'], /unknown scenario 'nosuch' \(expected one of: mixed/],
+    [['run', 'nosuch'], /unknown scenario 'nosuch' \(expected one of: fallback, mixed/],
     [['run', '--mem', '12Q'], /--mem: expected a size such as 512M, 4G or 64G, got '12Q'/],
     [['run', '--mem', '1M'], /mem: expected at least 32M/],
     [['run', '--cpus', 'two'], /--cpus: expected a whole number, got 'two'/],
     [['run', '--arch', 'arm64'], /argument 'arm64' is invalid. Allowed choices are x86_64, i386/],
-    [['run', '--policy', 'fallback=vcompound'], /--policy: unknown switch 'fallback'/],
+    [['run', '--policy', 'fallback=sometimes'], /policy fallback: expected one of none, vcompound, always, got 'sometimes'/],
+    [['run', '--policy', 'reserves=pfmemalloc'], /--policy: unknown switch 'reserves'/],
     [['run', '--policy', 'mobilityGrouping=maybe'], /--policy mobilityGrouping: expected true or false, got 'maybe'/],
     [['run', '--zoneinfo', '/nonexistent'], /--zoneinfo: cannot read '\/nonexistent'/],
     [['run', 'xfs-buffers', '--param', 'blocksize=4096'], /--param: unknown parameter 'blocksize' for xfs-buffers \(expected one of: dirblksize, method\)/],
-    [['run', '--param', 'method=vmalloc'], /--param: unknown parameter 'method' for mixed \(it takes no parameters\)/],
+    [['run', 'mixed', '--param', 'method=vmalloc'], /--param: unknown parameter 'method' for mixed \(it takes no parameters\)/],
+    [['run', '--param', 'designs=v7'], /--param fallback: designs: unknown design 'v7'/],
     [['run', 'xfs-buffers', '--param', 'dirblksize=5000'], /--param dirblksize: expected a power of two from 8192 to 65536 .*, got '5000'/],
     [['run', 'xfs-buffers', '--param', 'method=kmalloc'], /--param method: expected one of vmalloc, vm_map_ram, vmap, all, got 'kmalloc'/],
     [['run', 'xfs-buffers', '--param', 'dirblksize'], /--param: expected KEY=VALUE, got 'dirblksize'/],
@@ -148,6 +162,6 @@ describe('mmlab command', () => {
   it('the installed bin runs (built by npm install / npm test)', () => {
     const bin = new URL('../bin/mmlab.js', import.meta.url).pathname;
     const out = execFileSync(process.execPath, [bin, 'scenarios'], { encoding: 'utf8' });
-    expect(out).toMatch(/^mixed /);
+    expect(out).toMatch(/^fallback /);
   });
 });

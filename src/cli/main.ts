@@ -32,6 +32,7 @@ interface RunOpts {
   kernel?: string;
   vmalloc?: string;
   policy: string[];
+  compare?: boolean;
   param: string[];
 }
 
@@ -70,6 +71,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--vmalloc <size>', 'size of the vmalloc area, the i386 vmalloc= boot option (default 128M)')
     .option('--param <key=value>', 'scenario parameter, repeatable (see `mmlab scenarios`)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--policy <key=value>', `policy switch, repeatable (${Object.keys(DEFAULT_POLICY).join(', ')})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--compare', 'print only the side-by-side table of the variants the scenario compares (fallback: the designs)')
     .option('--json', 'print the result as one JSON document')
     .option('--out <dir>', 'write proc/, debug/extfrag/, trace.txt, dmesg.txt and result.json to DIR')
     .action((name: string, opts: RunOpts) => {
@@ -148,7 +150,7 @@ function runCommand(name: string, opts: RunOpts, out: NodeJS.WritableStream, err
     m.trace.enable('all');
   }
   const bar = !opts.json && (out as NodeJS.WriteStream).isTTY ? progressBar(err) : undefined;
-  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, params, machineConfig: cfg, progress: bar?.update });
+  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, params, machineConfig: cfg, compare: opts.compare === true, progress: bar?.update });
   bar?.stop();
   const doc = resultDocument(m, result);
   if (opts.out) writeOutDir(opts.out, m, doc);

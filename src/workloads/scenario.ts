@@ -34,6 +34,8 @@ export interface RunOptions {
    * for each variant after the first, so that every variant starts from the same state.
    */
   machineConfig?: MachineConfig;
+  /** Print the side-by-side comparison only (`--compare`), for scenarios that compare variants. */
+  compare?: boolean;
   /** Called now and then with the share of the run done, for a progress bar. */
   progress?: (done: number, total: number) => void;
 }
