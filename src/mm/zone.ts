@@ -79,10 +79,11 @@ export class Zone {
     this.idx = idx;
     this.type = type;
     this.name = type;
-    this.startPfn = startPfn;
-    this.spanned = spanned;
-    this.present = present;
-    this.managed = managed;
+    // Int32 values (`| 0`), not the doubles the layout arithmetic may hand over (see MemMap's constructor).
+    this.startPfn = startPfn | 0;
+    this.spanned = spanned | 0;
+    this.present = present | 0;
+    this.managed = managed | 0;
     this.freeBase = mm.allocListHeads(NR_PAGE_ORDERS * MIGRATE_TYPES);
     this.lowmemReserve = new Array(nrZones).fill(0);
     this.pcp = [];
