@@ -38,6 +38,12 @@ export class PerCpuPages {
   readonly lists: number;
   /** vm stats threshold (stat_threshold), printed in zoneinfo. */
   statThreshold = 0;
+  /** alloc_factor: refills double (up to batch << CONFIG_PCP_BATCH_SCALE_MAX) during allocation runs. */
+  allocFactor = 0;
+  /** free_count: pages freed since the last allocation, sizing drains during free runs. */
+  freeCount = 0;
+  /** flags (PCPF_*). */
+  flags = 0;
   constructor(lists: number) {
     this.lists = lists;
   }
