@@ -29,13 +29,13 @@ import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, EV_MM_PAGE_FREE_BATCHED } from '../trace/events.js';
 import type { ModelStats, VmEvents } from './vmstat.js';
 import * as zoneH from './zone.js';
-import type { Zone } from './zone.js';
+import type { PerCpuPages, Zone } from './zone.js';
 import type { Clock } from './clock.js';
 
 // The imported constants as module-level consts: TurboFan folds a module's own consts (and the fields of a
 // constant object such as GFP) into the code, but reads an imported binding from its module cell, with a
 // check for the temporal dead zone, at every use; on the fast paths that adds up.
-const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES } = gfpH;
+const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } = gfpH;
 const {
   ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
   ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, FPI_NONE, FPI_TO_TAIL,
@@ -167,6 +167,20 @@ export class PageAlloc {
   private readonly preferredZoneIdx: Int8Array;
   /** Per highest usable zone: ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL with a DMA32 below. */
   private readonly nofragFlags: Int32Array;
+  /** preferredZoneIdx[gfpZoneTable[bits]] for the four zone-modifier bits, -1 for a bad combination. */
+  private readonly gfpPreferredZone: Int8Array;
+  private readonly nrCpus: number;
+  /**
+   * Every zone's per_cpu_pages in one flat array (zone * nrCpus + cpu): the fast paths reach a CPU's lists
+   * in one load instead of through the zone and its pcp array, which shortens the chain of dependent loads
+   * ahead of the list's head.
+   */
+  private readonly pcpOf: PerCpuPages[];
+  // Objects the fast paths use, held here so that each is one load away (they are never replaced).
+  private readonly belowHigh: boolean[];
+  private readonly traceOn: TraceBuffer['on'];
+  private readonly allocRequests: Float64Array;
+  private readonly pgalloc: Float64Array;
   // mem_map arrays, held directly for the fast paths.
   private readonly flags: Uint32Array;
   private readonly refcount: Int32Array;
@@ -204,6 +218,13 @@ export class PageAlloc {
       this.preferredZoneIdx[h] = z;
       this.nofragFlags[h] = z === nofragZone ? ALLOC_NOFRAGMENT : 0;
     }
+    this.gfpPreferredZone = this.gfpZoneTable.map((h) => (h < 0 ? -1 : this.preferredZoneIdx[h]));
+    this.nrCpus = d.cfg.nrCpus;
+    this.pcpOf = d.zones.flatMap((z) => z.pcp);
+    this.belowHigh = d.pcp.belowHigh;
+    this.traceOn = d.trace.on;
+    this.allocRequests = d.stats.allocRequests;
+    this.pgalloc = d.events.pgalloc;
     this.flags = d.mm.flags;
     this.refcount = d.mm.refcount;
     this.mapping = d.mm.mapping;
@@ -245,27 +266,28 @@ export class PageAlloc {
     const s = this.sched;
     const t = s.current;
     if (t.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
-    const highest = this.gfpZoneTable[gfp & 0xf];
-    if (highest < 0) return NO_PAGE;
-    const zone = this.zones[this.preferredZoneIdx[highest]];
+    const zi = this.gfpPreferredZone[gfp & 0xf];
+    if (zi < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
     const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (__GFP_RECLAIMABLE | __GFP_MOVABLE)) >>> 3;
-    const pcp = zone.pcp[t.cpu];
+    const pcp = this.pcpOf[zi * this.nrCpus + t.cpu];
     const list = pcp.lists + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
     const next = this.next;
     const pfn = next[list];
+    const zone = this.zones[zi];
     if (pfn === list || !zone.managed) return NO_PAGE;
+    const highest = this.gfpZoneTable[gfp & 0xf];
     if (order === 0) {
       // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
       const free = zone.freePages;
       const usable = free - Math.min(free, zone.nrFreeHighatomic);
       const base = zone.watermarkBoost + zone.lowmemReserve[highest];
-      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.pcp.belowHigh[zone.idx]) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.belowHigh[zone.idx]) this.pcp.setBelowHigh(zone);
       if (usable <= zone.watermark[WMARK_LOW] + base) return NO_PAGE;
     } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
       return NO_PAGE;
     }
     this.clock.ns += ENTRY_COST_NS;
-    this.stats.allocRequests[order]++;
+    this.allocRequests[order]++;
     // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot).
     pcp.freeCount >>= 1;
     const prev = this.prev;
@@ -276,7 +298,7 @@ export class PageAlloc {
     pcp.count -= 1 << order;
     // rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for (the request's
     // ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
-    this.events.pgalloc[zone.idx] += 1 << order;
+    this.pgalloc[zone.idx] += 1 << order;
     zone.numaHit++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
     // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; poison, zero, compound.
@@ -286,7 +308,7 @@ export class PageAlloc {
     if (this.pagePoison) this.checkPoison(pfn, order);
     if (gfp & __GFP_ZERO) this.mem.zero(pfn, 1 << order);
     if (order && gfp & __GFP_COMP) prepCompoundPage(this.mm, pfn, order);
-    if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
+    if (this.traceOn.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
     return pfn;
   }
 
@@ -716,20 +738,30 @@ export class PageAlloc {
    * the first page of a non-compound block, the rest of the block is freed now and the first page later.
    */
   freePages(pfn: number, order: number): void {
-    // The common case: the last reference to a clean, non-compound block of a pcp order, nothing traced or
-    // poisoned. The same checks and steps as the general path, in one place.
+    // The common case: the last reference to a clean, non-compound block of a pcp order from a pcp pageblock
+    // type, nothing traced or poisoned. free_pages_prepare() and free_frozen_pages() in one place: the page
+    // goes straight to its pcp state (PGTY_PCP, private = order), then free_unref_page_commit().
+    // This path and what it calls stay small in bytecode so that TurboFan can inline all of it into the
+    // caller's loop (its budget is some 900 bytes of bytecode per optimized function).
     const f = this.flags[pfn];
-    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order >>> 0) === order && order <= PAGE_ALLOC_COSTLY_ORDER &&
+    // (order & 3) === order: an integer in 0..PAGE_ALLOC_COSTLY_ORDER (3).
+    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order & 3) === order &&
         this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
-        !this.pagePoison && !this.trace.on.mm_page_free) {
-      this.clock.ns += ENTRY_COST_NS;
-      this.refcount[pfn] = 0;
-      this.flags[pfn] = f & ZONE_MASK;
-      this.priv[pfn] = 0;
-      this.events.pgfree += 1 << order;
-      this.pcp.freeToPcp(this.zones[(f & ZONE_MASK) >>> ZONE_SHIFT], this.sched.current.cpu, pfn, order);
-      return;
+        !this.pagePoison && !this.traceOn.mm_page_free) {
+      const mt = this.buddy.getPageblockMigratetype(pfn);
+      if (mt <= MIGRATE_RECLAIMABLE) {
+        this.clock.ns += ENTRY_COST_NS;
+        this.refcount[pfn] = 0;
+        this.flags[pfn] = (f & ZONE_MASK) | PGTY_PCP;
+        this.priv[pfn] = order;
+        this.events.pgfree += 1 << order;
+        const zi = (f & ZONE_MASK) >>> ZONE_SHIFT;
+        const pcp = this.pcpOf[zi * this.nrCpus + this.sched.current.cpu];
+        this.pcp.freeUnrefPageCommit(this.zones[zi], pcp, pfn, MIGRATE_PCPTYPES * order + mt, order); // order_to_pindex()
+        return;
+      }
     }
+    // Anything else, HIGHATOMIC and isolated pageblocks included, through the general path.
     this.freePagesSlow(pfn, order);
   }
 

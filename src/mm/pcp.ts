@@ -148,17 +148,19 @@ export class Pcp {
       }
       mt = MIGRATE_MOVABLE;
     }
-    this.freeUnrefPageCommit(zone, zone.pcp[cpu], pfn, mt, order);
-  }
-
-  /** free_unref_page_commit(): push on the head of the list, drain a batch when over high. */
-  private freeUnrefPageCommit(zone: Zone, pcp: PerCpuPages, pfn: number, mt: number, order: number): void {
     const mm = this.mm;
-    pcp.allocFactor >>= 1;
-    const pindex = this.orderToPindex(mt, order);
-    mm.listAdd(pfn, pcp.lists + pindex);
     mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
     mm.private_[pfn] = order;
+    this.freeUnrefPageCommit(zone, zone.pcp[cpu], pfn, this.orderToPindex(mt, order), order);
+  }
+
+  /**
+   * free_unref_page_commit(): push on the head of list `pindex` (order_to_pindex()), drain a batch when over
+   * high. The caller has marked the page as on a pcp list (PGTY_PCP, private = order).
+   */
+  freeUnrefPageCommit(zone: Zone, pcp: PerCpuPages, pfn: number, pindex: number, order: number): void {
+    pcp.allocFactor >>= 1;
+    this.mm.listAdd(pfn, pcp.lists + pindex);
     const count = (pcp.count += 1 << order);
     const batch = pcp.batch;
     let freeHigh = false;
