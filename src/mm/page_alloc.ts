@@ -50,10 +50,10 @@ const { WMARK_MIN, WMARK_LOW, WMARK_HIGH } = zoneH;
 /** The gfp bits the fast paths test. */
 const __GFP_DIRECT_RECLAIM = GFP.DIRECT_RECLAIM;
 const __GFP_KSWAPD_RECLAIM = GFP.KSWAPD_RECLAIM;
-const __GFP_RECLAIMABLE = GFP.RECLAIMABLE;
-const __GFP_MOVABLE = GFP.MOVABLE;
 const __GFP_ZERO = GFP.ZERO;
 const __GFP_COMP = GFP.COMP;
+/** The gfp bits gfpFast is indexed by: __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE. */
+const GFP_FAST_BITS = 0x1f;
 /** Task flags that take an allocation off the fast path: memalloc scopes, and the lockdep checks of fs locks. */
 const PF_FAST_EXCLUDED = PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO | PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH;
 
@@ -167,8 +167,12 @@ export class PageAlloc {
   private readonly preferredZoneIdx: Int8Array;
   /** Per highest usable zone: ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL with a DMA32 below. */
   private readonly nofragFlags: Int32Array;
-  /** preferredZoneIdx[gfpZoneTable[bits]] for the four zone-modifier bits, -1 for a bad combination. */
-  private readonly gfpPreferredZone: Int8Array;
+  /**
+   * The fast path's gfp_zone(), preferred zone and gfp_migratetype() in one lookup, by the five low gfp bits
+   * (the zone modifiers, __GFP_MOVABLE among them, and __GFP_RECLAIMABLE): the preferred zone in bits 0..2,
+   * the highest usable zone in bits 3..5 and the migratetype in bits 6..7; -1 for a bad zone combination.
+   */
+  private readonly gfpFast: Int16Array;
   private readonly nrCpus: number;
   /**
    * Every zone's per_cpu_pages in one flat array (zone * nrCpus + cpu): the fast paths reach a CPU's lists
@@ -218,9 +222,14 @@ export class PageAlloc {
       this.preferredZoneIdx[h] = z;
       this.nofragFlags[h] = z === nofragZone ? ALLOC_NOFRAGMENT : 0;
     }
-    this.gfpPreferredZone = this.gfpZoneTable.map((h) => (h < 0 ? -1 : this.preferredZoneIdx[h]));
+    this.gfpFast = new Int16Array(GFP_FAST_BITS + 1);
+    for (let g = 0; g <= GFP_FAST_BITS; g++) {
+      const h = this.gfpZone(g);
+      this.gfpFast[g] = h < 0 ? -1 : this.preferredZoneIdx[h] | (h << 3) | (this.gfpMigratetype(g) << 6);
+    }
     this.nrCpus = d.cfg.nrCpus;
-    this.pcpOf = d.zones.flatMap((z) => z.pcp);
+    this.pcpOf = [];
+    for (const z of d.zones) for (const pcp of z.pcp) this.pcpOf.push(pcp); // packed: no hole checks on the fast paths
     this.belowHigh = d.pcp.belowHigh;
     this.traceOn = d.trace.on;
     this.allocRequests = d.stats.allocRequests;
@@ -266,22 +275,23 @@ export class PageAlloc {
     const s = this.sched;
     const t = s.current;
     if (t.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
-    const zi = this.gfpPreferredZone[gfp & 0xf];
-    if (zi < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
-    const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (__GFP_RECLAIMABLE | __GFP_MOVABLE)) >>> 3;
+    const g = this.gfpFast[gfp & GFP_FAST_BITS];
+    if (g < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
+    const zi = g & 7;
+    const mt = g >> 6;
     const pcp = this.pcpOf[zi * this.nrCpus + t.cpu];
     const list = pcp.lists + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
     const next = this.next;
     const pfn = next[list];
     const zone = this.zones[zi];
     if (pfn === list || !zone.managed) return NO_PAGE;
-    const highest = this.gfpZoneTable[gfp & 0xf];
+    const highest = (g >> 3) & 7;
     if (order === 0) {
       // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
       const free = zone.freePages;
       const usable = free - Math.min(free, zone.nrFreeHighatomic);
       const base = zone.watermarkBoost + zone.lowmemReserve[highest];
-      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.belowHigh[zone.idx]) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.belowHigh[zi]) this.pcp.setBelowHigh(zone);
       if (usable <= zone.watermark[WMARK_LOW] + base) return NO_PAGE;
     } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
       return NO_PAGE;
@@ -298,7 +308,7 @@ export class PageAlloc {
     pcp.count -= 1 << order;
     // rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for (the request's
     // ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
-    this.pgalloc[zone.idx] += 1 << order;
+    this.pgalloc[zi] += 1 << order;
     zone.numaHit++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
     // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; poison, zero, compound.
@@ -757,7 +767,7 @@ export class PageAlloc {
         this.events.pgfree += 1 << order;
         const zi = (f & ZONE_MASK) >>> ZONE_SHIFT;
         const pcp = this.pcpOf[zi * this.nrCpus + this.sched.current.cpu];
-        this.pcp.freeUnrefPageCommit(this.zones[zi], pcp, pfn, MIGRATE_PCPTYPES * order + mt, order); // order_to_pindex()
+        this.pcp.freeUnrefPageCommit(zi, pcp, pfn, MIGRATE_PCPTYPES * order + mt, order); // order_to_pindex()
         return;
       }
     }

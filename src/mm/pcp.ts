@@ -151,35 +151,42 @@ export class Pcp {
     const mm = this.mm;
     mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
     mm.private_[pfn] = order;
-    this.freeUnrefPageCommit(zone, zone.pcp[cpu], pfn, this.orderToPindex(mt, order), order);
+    this.freeUnrefPageCommit(zone.idx, zone.pcp[cpu], pfn, this.orderToPindex(mt, order), order);
   }
 
   /**
    * free_unref_page_commit(): push on the head of list `pindex` (order_to_pindex()), drain a batch when over
    * high. The caller has marked the page as on a pcp list (PGTY_PCP, private = order).
    */
-  freeUnrefPageCommit(zone: Zone, pcp: PerCpuPages, pfn: number, pindex: number, order: number): void {
+  freeUnrefPageCommit(zoneIdx: number, pcp: PerCpuPages, pfn: number, pindex: number, order: number): void {
     pcp.allocFactor >>= 1;
     this.mm.listAdd(pfn, pcp.lists + pindex);
     const count = (pcp.count += 1 << order);
     const batch = pcp.batch;
-    let freeHigh = false;
     // High-order pages on pcp lists fragment memory: drain harder during runs of high-order frees.
-    if (order && order <= PAGE_ALLOC_COSTLY_ORDER) {
-      freeHigh = pcp.freeCount >= batch && (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) !== 0;
-      pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER;
-    } else if (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) {
-      pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER;
-    }
+    let freeHigh = false;
+    if (order && order <= PAGE_ALLOC_COSTLY_ORDER) freeHigh = this.freeHighOrder(pcp, batch);
+    else if (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER;
     if (pcp.freeCount < batch << PCP_BATCH_SCALE_MAX) pcp.freeCount += 1 << order;
     // Below high, above the zone's high mark and high within range: nr_pcp_high() would change nothing.
     const high = pcp.high;
-    if (!freeHigh && count < high && !this.belowHigh[zone.idx] && high >= pcp.highMin && high <= pcp.highMax) return;
-    this.freeHighCommit(zone, pcp, pindex, batch, freeHigh);
+    if (!freeHigh && count < high && !this.belowHigh[zoneIdx] && high >= pcp.highMin && high <= pcp.highMax) return;
+    this.freeHighCommit(zoneIdx, pcp, pindex, batch, freeHigh);
+  }
+
+  /**
+   * A free of order 1..PAGE_ALLOC_COSTLY_ORDER: whether it continues a run of high-order frees long enough to
+   * drain harder (free_high), and the mark that the run goes on. Apart, so that the order-0 free stays small.
+   */
+  private freeHighOrder(pcp: PerCpuPages, batch: number): boolean {
+    const freeHigh = pcp.freeCount >= batch && (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) !== 0;
+    pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER;
+    return freeHigh;
   }
 
   /** The rest of free_unref_page_commit(): nr_pcp_high(), and a drain when the list is over it. */
-  private freeHighCommit(zone: Zone, pcp: PerCpuPages, pindex: number, batch: number, freeHigh: boolean): void {
+  private freeHighCommit(zoneIdx: number, pcp: PerCpuPages, pindex: number, batch: number, freeHigh: boolean): void {
+    const zone = this.buddy.zones[zoneIdx];
     const high = this.nrPcpHigh(pcp, zone, batch, freeHigh);
     if (pcp.count >= high) {
       this.freePcppagesBulk(zone, this.nrPcpFree(pcp, batch, high, freeHigh), pcp, pindex);
