@@ -45,8 +45,8 @@ const {
   PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
 } = pageH;
 const { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_MODEL_FS_LOCK, PF_MODEL_IO_PATH } = schedH;
-
 const { WMARK_MIN, WMARK_LOW, WMARK_HIGH } = zoneH;
+
 /** The gfp bits the fast paths test. */
 const __GFP_DIRECT_RECLAIM = GFP.DIRECT_RECLAIM;
 const __GFP_KSWAPD_RECLAIM = GFP.KSWAPD_RECLAIM;
@@ -269,7 +269,8 @@ export class PageAlloc {
    * a non-empty list on this CPU in the preferred zone above its low mark. It decides before it changes
    * anything (but the ZONE_BELOW_HIGH mark, which the general path sets the same way) and then does what
    * the general path does (rmqueue_pcplist without a refill, the accounting of rmqueue, prep_new_page),
-   * written out here so that it compiles to one small function; otherwise it returns NO_PAGE.
+   * written out here so that it compiles to one function without calls; otherwise it returns NO_PAGE.
+   * (It is too large for TurboFan to inline into a caller; the free path below is not.)
    */
   private allocPcpFast(gfp: number, order: number): number {
     const s = this.sched;
