@@ -5,6 +5,8 @@
  *   npm run -s bench -- --json          one JSON document on stdout (-s keeps npm's banner off stdout)
  *   npm run bench -- --out FILE         the table, and the JSON document written to FILE
  *   npm run bench -- --budget MS        time per figure (default 1000 ms)
+ *   npm run bench -- --only P1,P2       only the figures whose ids start with one of the prefixes (a quick look
+ *                                       while working on a hot path: the figures, and the checks they allow)
  *
  * Figures: order-0 and order-3 alloc_pages/__free_pages through the pcp lists (a bare pair, and 256
  * outstanding), a mixed-order workload with random lifetimes, boot time of a 64G machine and mem_map bytes
@@ -38,23 +40,33 @@ interface Options {
   json: boolean;
   out: string | undefined;
   budgetMs: number;
+  /** Id prefixes of the figures to measure; empty: all of them (and the boot runs and the table). */
+  only: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, out: undefined, budgetMs: 1000 };
+  const o: Options = { json: false, out: undefined, budgetMs: 1000, only: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
-    else if (a === '--out' || a === '--budget') {
+    else if (a === '--out' || a === '--budget' || a === '--only') {
       const v = argv[++i];
       if (v === undefined) fail(`${a}: expected a value`);
       if (a === '--out') o.out = v;
+      else if (a === '--only') o.only = prefixes(v);
       else o.budgetMs = positive(a, v);
     } else if (a.startsWith('--out=')) o.out = a.slice(6);
     else if (a.startsWith('--budget=')) o.budgetMs = positive('--budget', a.slice(9));
-    else fail(`unknown option '${a}' (expected --json, --out FILE, --budget MS)`);
+    else if (a.startsWith('--only=')) o.only = prefixes(a.slice(7));
+    else fail(`unknown option '${a}' (expected --json, --out FILE, --budget MS, --only PREFIXES)`);
   }
   return o;
+}
+
+function prefixes(v: string): string[] {
+  const ps = v.split(',').filter((p) => p !== '');
+  if (ps.length === 0) fail(`--only: expected id prefixes separated by commas, got '${v}'`);
+  return ps;
 }
 
 function positive(name: string, v: string): number {
@@ -718,6 +730,10 @@ function main(): void {
     'read.1m.direct_map': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.readInto(${READ_CHUNK})`,
     'read.1m.vmalloc': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.readInto(${READ_CHUNK})`,
   };
+  if (opts.only.length) {
+    runOnly(tasks, after, opts);
+    return;
+  }
   const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress });
   for (const t of tasks) figures[t.id] = figure(units[t.id] ?? 'alloc+free pair', results.get(t.id)!);
   const mr = results.get('page_alloc.mixed')!;
@@ -886,6 +902,41 @@ function main(): void {
     return;
   }
   process.stdout.write(renderTable(doc.node, nrCpus, figures, checks, opts.budgetMs, loadAtStart));
+}
+
+/**
+ * --only: measure the chosen figures alone (round-robin among themselves), check the machines, and print the
+ * figures and the ratios among them that the checks use. Without the other figures running in between, V8 sees
+ * less varied feedback than in a full run, so confirm a change with a full run.
+ */
+function runOnly(all: readonly Task[], after: readonly (() => void)[], opts: Options): void {
+  const tasks = all.filter((t) => opts.only.some((p) => t.id.startsWith(p)));
+  if (tasks.length === 0) fail(`--only ${opts.only.join(',')}: no figure id starts with that`);
+  const results = measureAll(tasks, { budgetMs: opts.budgetMs, progress: opts.json ? undefined : (s) => process.stderr.write(`  ${s}\n`) });
+  for (const check of after) check();
+  const ns = (id: string) => results.get(id)?.nsPerOp;
+  const ratios: Record<string, number> = {};
+  const ratio = (name: string, a: string, b: string) => {
+    const x = ns(a);
+    const y = ns(b);
+    if (x !== undefined && y !== undefined) ratios[name] = x / y;
+  };
+  ratio('order0_bare_vs_raw_freelist', 'page_alloc.order0.bare', 'baseline.raw_freelist.bare');
+  ratio('order0_bare_vs_raw_stack', 'page_alloc.order0.bare', 'baseline.raw_stack.bare');
+  ratio(`thing_malloc_vs_order0_outstanding${OUTSTANDING}`, `baseline.thing_malloc.outstanding${OUTSTANDING}`, `page_alloc.order0.outstanding${OUTSTANDING}`);
+  ratio(`thing_malloc${SLAB_KMALLOC_SIZE}_vs_kmalloc${SLAB_KMALLOC_SIZE}_outstanding${OUTSTANDING}`, `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`, `slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`);
+  ratio(`kmalloc${SLAB_KMALLOC_SIZE}_bare_vs_thing_malloc${SLAB_KMALLOC_SIZE}`, `slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`, `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ only: opts.only, figures: Object.fromEntries(results), ratios }, null, 2) + '\n');
+    return;
+  }
+  const out: string[] = [];
+  for (const t of tasks) {
+    const r = results.get(t.id)!;
+    out.push(`${t.id.padEnd(44)} ${fmtNs(r.nsPerOp).padStart(8)} ns/op  (p25..p75 ${fmtNs(r.p25Ns)}..${fmtNs(r.p75Ns)}, ${r.samples} samples)`);
+  }
+  for (const [k, v] of Object.entries(ratios)) out.push(`${k} = ${v.toFixed(2)}`);
+  process.stdout.write(out.join('\n') + '\n');
 }
 
 // --- the table -----------------------------------------------------------------------------------------

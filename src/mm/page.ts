@@ -99,6 +99,9 @@ export class MemMap {
   vcompoundNthPage: (head: number, n: number) => number = () => NO_PAGE;
 
   constructor(nrPages: number, nrSentinels: number) {
+    // `| 0`: the config's page counts come out of divisions as doubles (V8 HeapNumbers). Stored as such, every
+    // pfn and list head derived from them would be a boxed double that the hot paths convert back to an int.
+    nrPages |= 0;
     this.nrPages = nrPages;
     this.sentinelBase = nrPages;
     this.nextSentinel = nrPages;

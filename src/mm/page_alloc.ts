@@ -11,30 +11,51 @@
  * Departures: one node, no cpusets or mempolicies, no CMA; where the kernel would loop for ever (a NOFAIL
  * request that nothing can satisfy) the model gives up after a bounded number of rounds and says so in dmesg.
  */
-import { GFP, formatGfp, formatGfpMode, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC } from '../gfp.js';
+import * as gfpH from '../gfp.js';
+import { formatGfp, formatGfpMode } from '../gfp.js';
 import type { ResolvedConfig } from '../config.js';
-import {
-  ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
-  ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, Buddy,
-  FPI_NONE, FPI_TO_TAIL,
-} from './buddy.js';
+import * as buddyH from './buddy.js';
+import type { Buddy } from './buddy.js';
 import { compoundOrder, prepCompoundPage } from './compound.js';
 import type { DirectMap, PhysMem } from './memory.js';
-import {
-  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
-  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
-} from './page.js';
-import { Pcp } from './pcp.js';
+import * as pageH from './page.js';
+import type { MemMap } from './page.js';
+import type { Pcp } from './pcp.js';
 import type { Printk } from './printk.js';
-import {
-  PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_MODEL_FS_LOCK, PF_MODEL_IO_PATH, reportMightSleep, type Sched,
-} from './sched.js';
+import * as schedH from './sched.js';
+import { reportMightSleep, type Sched } from './sched.js';
 import { dumpPage, showFreeAreas, type ShowMemState } from './show_mem.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, EV_MM_PAGE_FREE_BATCHED } from '../trace/events.js';
 import type { ModelStats, VmEvents } from './vmstat.js';
-import { WMARK_MIN, type Zone } from './zone.js';
+import * as zoneH from './zone.js';
+import type { PerCpuPages, Zone } from './zone.js';
 import type { Clock } from './clock.js';
+
+// The imported constants as module-level consts: TurboFan folds a module's own consts (and the fields of a
+// constant object such as GFP) into the code, but reads an imported binding from its module cell, with a
+// check for the temporal dead zone, at every use; on the fast paths that adds up.
+const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } = gfpH;
+const {
+  ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
+  ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, FPI_NONE, FPI_TO_TAIL,
+} = buddyH;
+const {
+  ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
+  PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
+} = pageH;
+const { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_MODEL_FS_LOCK, PF_MODEL_IO_PATH } = schedH;
+const { WMARK_MIN, WMARK_LOW, WMARK_HIGH } = zoneH;
+
+/** The gfp bits the fast paths test. */
+const __GFP_DIRECT_RECLAIM = GFP.DIRECT_RECLAIM;
+const __GFP_KSWAPD_RECLAIM = GFP.KSWAPD_RECLAIM;
+const __GFP_ZERO = GFP.ZERO;
+const __GFP_COMP = GFP.COMP;
+/** The gfp bits gfpFast is indexed by: __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE. */
+const GFP_FAST_BITS = 0x1f;
+/** Task flags that take an allocation off the fast path: memalloc scopes, and the lockdep checks of fs locks. */
+const PF_FAST_EXCLUDED = PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO | PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH;
 
 /** Model time an allocator entry point costs (ns): what stamps consecutive trace lines apart. */
 const ENTRY_COST_NS = 250;
@@ -167,11 +188,31 @@ export class PageAlloc {
   private readonly preferredZoneIdx: Int8Array;
   /** Per highest usable zone: ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL with a DMA32 below. */
   private readonly nofragFlags: Int32Array;
+  /**
+   * The fast path's gfp_zone(), preferred zone and gfp_migratetype() in one lookup, by the five low gfp bits
+   * (the zone modifiers, __GFP_MOVABLE among them, and __GFP_RECLAIMABLE): the preferred zone in bits 0..2,
+   * the highest usable zone in bits 3..5 and the migratetype in bits 6..7; -1 for a bad zone combination.
+   */
+  private readonly gfpFast: Int16Array;
+  private readonly nrCpus: number;
+  /**
+   * Every zone's per_cpu_pages in one flat array (zone * nrCpus + cpu): the fast paths reach a CPU's lists
+   * in one load instead of through the zone and its pcp array, which shortens the chain of dependent loads
+   * ahead of the list's head.
+   */
+  private readonly pcpOf: PerCpuPages[];
+  // Objects the fast paths use, held here so that each is one load away (they are never replaced).
+  private readonly belowHigh: boolean[];
+  private readonly traceOn: TraceBuffer['on'];
+  private readonly allocRequests: Float64Array;
+  private readonly pgalloc: Float64Array;
   // mem_map arrays, held directly for the fast paths.
   private readonly flags: Uint32Array;
   private readonly refcount: Int32Array;
   private readonly mapping: Int32Array;
   private readonly priv: Int32Array;
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
   private readonly nrPages: number;
   /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests skip the fast path. */
   private readonly forceVirtualGfp: number;
@@ -204,10 +245,24 @@ export class PageAlloc {
       this.preferredZoneIdx[h] = z;
       this.nofragFlags[h] = z === nofragZone ? ALLOC_NOFRAGMENT : 0;
     }
+    this.gfpFast = new Int16Array(GFP_FAST_BITS + 1);
+    for (let g = 0; g <= GFP_FAST_BITS; g++) {
+      const h = this.gfpZone(g);
+      this.gfpFast[g] = h < 0 ? -1 : this.preferredZoneIdx[h] | (h << 3) | (this.gfpMigratetype(g) << 6);
+    }
+    this.nrCpus = d.cfg.nrCpus;
+    this.pcpOf = [];
+    for (const z of d.zones) for (const pcp of z.pcp) this.pcpOf.push(pcp); // packed: no hole checks on the fast paths
+    this.belowHigh = d.pcp.belowHigh;
+    this.traceOn = d.trace.on;
+    this.allocRequests = d.stats.allocRequests;
+    this.pgalloc = d.events.pgalloc;
     this.flags = d.mm.flags;
     this.refcount = d.mm.refcount;
     this.mapping = d.mm.mapping;
     this.priv = d.mm.private_;
+    this.next = d.mm.next;
+    this.prev = d.mm.prev;
     this.nrPages = d.mm.nrPages;
     this.forceVirtualGfp = d.cfg.policy.fallback === 'always' ? GFP.VFALLBACK : 0;
   }
@@ -237,39 +292,66 @@ export class PageAlloc {
    * The common case without the general machinery: a pcp order, no memalloc scope, nothing to report, and
    * a non-empty list on this CPU in the preferred zone above its low mark. It decides before it changes
    * anything (but the ZONE_BELOW_HIGH mark, which the general path sets the same way) and then does what
-   * the general path does, through the same functions; otherwise it returns NO_PAGE.
+   * the general path does (rmqueue_pcplist without a refill, the accounting of rmqueue, prep_new_page),
+   * written out here so that it compiles to one function without calls; otherwise it returns NO_PAGE.
+   * (It is too large for TurboFan to inline into a caller; the free path below is not.)
    */
   private allocPcpFast(gfp: number, order: number): number {
     const s = this.sched;
     const t = s.current;
-    if (t.flags & (PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO | PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH)) return NO_PAGE;
-    if (gfp & GFP.DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled)) return NO_PAGE;
-    const highest = this.gfpZoneTable[gfp & 0xf];
-    if (highest < 0) return NO_PAGE;
-    const zone = this.zones[this.preferredZoneIdx[highest]];
-    const mt = this.mobilityDisabled ? MIGRATE_UNMOVABLE : (gfp & (GFP.RECLAIMABLE | GFP.MOVABLE)) >>> 3;
-    const list = zone.pcp[t.cpu].lists + this.pcp.orderToPindex(mt, order);
-    if (this.mm.next[list] === list || !zone.managed) return NO_PAGE;
-    const allocFlags = ALLOC_WMARK_LOW | (gfp & GFP.KSWAPD_RECLAIM) | this.nofragFlags[highest];
+    if (t.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
+    const g = this.gfpFast[gfp & GFP_FAST_BITS];
+    if (g < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
+    const zi = g & 7;
+    const mt = g >> 6;
+    const pcp = this.pcpOf[zi * this.nrCpus + t.cpu];
+    const list = pcp.lists + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
+    const next = this.next;
+    const pfn = next[list];
+    const zone = this.zones[zi];
+    if (pfn === list || !zone.managed) return NO_PAGE;
+    const highest = (g >> 3) & 7;
     if (order === 0) {
       // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
       const free = zone.freePages;
       const usable = free - Math.min(free, zone.nrFreeHighatomic);
       const base = zone.watermarkBoost + zone.lowmemReserve[highest];
-      if (usable <= zone.watermark[2] + base && !this.pcp.belowHigh[zone.idx]) this.pcp.setBelowHigh(zone);
-      if (usable <= zone.watermark[1] + base) return NO_PAGE;
-    } else {
-      const boost = zone.watermarkBoost;
-      if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
-      if (!this.zoneWatermarkFast(zone, order, zone.watermark[1] + boost, highest, allocFlags)) return NO_PAGE;
+      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.belowHigh[zi]) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.watermark[WMARK_LOW] + base) return NO_PAGE;
+    } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
+      return NO_PAGE;
     }
     this.clock.ns += ENTRY_COST_NS;
-    this.stats.allocRequests[order]++;
-    const pfn = this.pcp.rmqueuePcplistNonEmpty(zone, t.cpu, list, order);
-    this.accountAlloc(zone, order, allocFlags);
-    this.prepNewPage(pfn, order, gfp, allocFlags);
-    if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
+    this.allocRequests[order]++;
+    // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot).
+    pcp.freeCount >>= 1;
+    const prev = this.prev;
+    const n = next[pfn];
+    const p = prev[pfn];
+    next[p] = n;
+    prev[n] = p;
+    pcp.count -= 1 << order;
+    // rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for (the request's
+    // ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
+    this.pgalloc[zi] += 1 << order;
+    zone.numaHit++;
+    if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
+    // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; poison, zero, compound.
+    this.refcount[pfn] = 1;
+    this.priv[pfn] = 0;
+    this.flags[pfn] = (this.flags[pfn] & ZONE_MASK) | (order << ALLOC_ORDER_SHIFT);
+    if (this.pagePoison) this.checkPoison(pfn, order);
+    if (gfp & __GFP_ZERO) this.mem.zero(pfn, 1 << order);
+    if (order && gfp & __GFP_COMP) prepCompoundPage(this.mm, pfn, order);
+    if (this.traceOn.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
     return pfn;
+  }
+
+  /** The fast path's zone_watermark_fast() for orders 1..3: the high mark (ZONE_BELOW_HIGH), then the low mark. */
+  private pcpFastWatermarkOk(zone: Zone, order: number, highest: number, allocFlags: number): boolean {
+    const boost = zone.watermarkBoost;
+    if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_HIGH] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
+    return this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_LOW] + boost, highest, allocFlags);
   }
 
   private allocPagesSlow(gfp: number, order: number): number {
@@ -390,10 +472,13 @@ export class PageAlloc {
   private accountAlloc(zone: Zone, order: number, allocFlags: number): void {
     this.events.pgalloc[zone.idx] += 1 << order;
     zone.numaHit++;
-    if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) {
-      zone.boostedWatermark = false;
-      this.hooks.wakeKswapd(0, 0, zone.idx);
-    }
+    if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
+  }
+
+  /** ZONE_BOOSTED_WATERMARK was set by a fallback: clear it and wake kswapd. */
+  private wakeKswapdBoosted(zone: Zone): void {
+    zone.boostedWatermark = false;
+    this.hooks.wakeKswapd(0, 0, zone.idx);
   }
 
   /** rmqueue_buddy(): HIGHATOMIC first when asked; HIGHATOMIC last for OOM and non-blocking callers. */
@@ -707,20 +792,30 @@ export class PageAlloc {
    * the first page of a non-compound block, the rest of the block is freed now and the first page later.
    */
   freePages(pfn: number, order: number): void {
-    // The common case: the last reference to a clean, non-compound block of a pcp order, nothing traced or
-    // poisoned. The same checks and steps as the general path, in one place.
+    // The common case: the last reference to a clean, non-compound block of a pcp order from a pcp pageblock
+    // type, nothing traced or poisoned. free_pages_prepare() and free_frozen_pages() in one place: the page
+    // goes straight to its pcp state (PGTY_PCP, private = order), then free_unref_page_commit().
+    // This path and what it calls stay small in bytecode so that TurboFan can inline all of it into the
+    // caller's loop (its budget is some 900 bytes of bytecode per optimized function).
     const f = this.flags[pfn];
-    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order >>> 0) === order && order <= PAGE_ALLOC_COSTLY_ORDER &&
+    // (order & 3) === order: an integer in 0..PAGE_ALLOC_COSTLY_ORDER (3).
+    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order & 3) === order &&
         this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
-        !this.pagePoison && !this.trace.on.mm_page_free) {
-      this.clock.ns += ENTRY_COST_NS;
-      this.refcount[pfn] = 0;
-      this.flags[pfn] = f & ZONE_MASK;
-      this.priv[pfn] = 0;
-      this.events.pgfree += 1 << order;
-      this.pcp.freeToPcp(this.zones[(f & ZONE_MASK) >>> ZONE_SHIFT], this.sched.current.cpu, pfn, order);
-      return;
+        !this.pagePoison && !this.traceOn.mm_page_free) {
+      const mt = this.buddy.getPageblockMigratetype(pfn);
+      if (mt <= MIGRATE_RECLAIMABLE) {
+        this.clock.ns += ENTRY_COST_NS;
+        this.refcount[pfn] = 0;
+        this.flags[pfn] = (f & ZONE_MASK) | PGTY_PCP;
+        this.priv[pfn] = order;
+        this.events.pgfree += 1 << order;
+        const zi = (f & ZONE_MASK) >>> ZONE_SHIFT;
+        const pcp = this.pcpOf[zi * this.nrCpus + this.sched.current.cpu];
+        this.pcp.freeUnrefPageCommit(zi, pcp, pfn, MIGRATE_PCPTYPES * order + mt, order); // order_to_pindex()
+        return;
+      }
     }
+    // Anything else, HIGHATOMIC and isolated pageblocks included, through the general path.
     this.freePagesSlow(pfn, order);
   }
 

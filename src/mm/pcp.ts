@@ -11,13 +11,20 @@
  * Departures: the vmstat-refresh decay of pcp->high and ZONE_RECLAIM_ACTIVE (reclaim arrives later) are not
  * modelled; the PCPF_FREE_HIGH_BATCH refinement of high-order batch freeing is left out.
  */
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } from '../gfp.js';
-import { MemMap, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PGTY_MASK, PGTY_PCP } from './page.js';
+import * as gfpH from '../gfp.js';
+import * as pageH from './page.js';
+import type { MemMap } from './page.js';
 import { ALLOC_NOFRAGMENT, Buddy, FPI_NONE } from './buddy.js';
-import { NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, PerCpuPages, WMARK_HIGH, Zone } from './zone.js';
+import * as zoneH from './zone.js';
+import type { PerCpuPages, Zone } from './zone.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_PCPU_DRAIN } from '../trace/events.js';
 import type { ModelStats } from './vmstat.js';
+
+// The imported constants as module-level consts, which TurboFan folds into the code (see page_alloc.ts).
+const { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } = gfpH;
+const { NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PGTY_MASK, PGTY_PCP } = pageH;
+const { NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, WMARK_HIGH } = zoneH;
 
 /** CONFIG_PCP_BATCH_SCALE_MAX: refills and drains scale up to batch << 5. */
 const PCP_BATCH_SCALE_MAX = 5;
@@ -31,10 +38,6 @@ export class Pcp {
   private readonly stats: ModelStats;
   /** Per zone: ZONE_BELOW_HIGH (free pages fell under the high watermark since the last check). */
   readonly belowHigh: boolean[];
-  /** Per zone and CPU: alloc_factor, free_count and flags, kept beside PerCpuPages for the hot path. */
-  private readonly allocFactor: Int32Array;
-  private readonly freeCount: Int32Array;
-  private readonly pcpFlags: Int32Array;
   private readonly nrCpus: number;
   /** ZONE_MOVABLE's index: the free path checks the high mark as a movable allocation would. */
   private readonly movableIdx: number;
@@ -45,12 +48,8 @@ export class Pcp {
     this.trace = trace;
     this.stats = stats;
     this.nrCpus = nrCpus;
-    const n = buddy.zones.length * nrCpus;
     this.belowHigh = buddy.zones.map(() => false);
     this.movableIdx = buddy.zones.findIndex((z) => z.type === 'Movable');
-    this.allocFactor = new Int32Array(n);
-    this.freeCount = new Int32Array(n);
-    this.pcpFlags = new Int32Array(n);
   }
 
   /** order_to_pindex(). */
@@ -66,13 +65,12 @@ export class Pcp {
 
   /** rmqueue_pcplist(): pop from this CPU's list, refilling it from the buddy lists when empty. */
   rmqueuePcplist(zone: Zone, cpu: number, order: number, mt: number, allocFlags: number): number {
-    const slot = zone.idx * this.nrCpus + cpu;
     const pcp = zone.pcp[cpu];
     // On allocation, shrink the batch that the next frees will drain (nr_pcp_free).
-    this.freeCount[slot] >>= 1;
+    pcp.freeCount >>= 1;
     const list = pcp.lists + this.orderToPindex(mt, order);
     if (this.mm.next[list] === list) {
-      const batch = this.nrPcpAlloc(pcp, slot, zone, order);
+      const batch = this.nrPcpAlloc(pcp, zone, order);
       const got = this.rmqueueBulk(zone, order, batch, list, mt, allocFlags);
       pcp.count += got << order;
       if (this.mm.next[list] === list) return NO_PAGE;
@@ -80,13 +78,7 @@ export class Pcp {
     return this.pop(pcp, list, order);
   }
 
-  /** rmqueue_pcplist() when the caller has seen that `list` is not empty: no refill can happen. */
-  rmqueuePcplistNonEmpty(zone: Zone, cpu: number, list: number, order: number): number {
-    this.freeCount[zone.idx * this.nrCpus + cpu] >>= 1;
-    return this.pop(zone.pcp[cpu], list, order);
-  }
-
-  /** Take the list's head (cache-hot: the last page freed). */
+  /** Take the list's head (cache-hot: the last page freed); PageAlloc's allocation fast path does the same. */
   private pop(pcp: PerCpuPages, list: number, order: number): number {
     const mm = this.mm;
     const pfn = mm.next[list];
@@ -97,19 +89,19 @@ export class Pcp {
   }
 
   /** nr_pcp_alloc(): how many blocks a refill takes. */
-  private nrPcpAlloc(pcp: PerCpuPages, slot: number, zone: Zone, order: number): number {
+  private nrPcpAlloc(pcp: PerCpuPages, zone: Zone, order: number): number {
     const baseBatch = pcp.batch;
     const highMin = pcp.highMin;
     const highMax = pcp.highMax;
     let high = (pcp.high = Math.min(Math.max(pcp.high, highMin), highMax));
     if (high < baseBatch) return 1; // pcp disabled or boot pageset
-    let batch = order ? baseBatch : baseBatch << this.allocFactor[slot];
+    let batch = order ? baseBatch : baseBatch << pcp.allocFactor;
     // A larger high would have avoided this trip to the zone: raise it while above the high watermark.
     if (highMin !== highMax && !this.belowHigh[zone.idx]) high = pcp.high = Math.min(high + batch, highMax);
     if (!order) {
       const maxNrAlloc = Math.max(high - pcp.count - baseBatch, baseBatch);
       // Double the refill on each further order-0 refill without a free in between.
-      if (batch <= maxNrAlloc && this.allocFactor[slot] < PCP_BATCH_SCALE_MAX) this.allocFactor[slot]++;
+      if (batch <= maxNrAlloc && pcp.allocFactor < PCP_BATCH_SCALE_MAX) pcp.allocFactor++;
       batch = Math.min(batch, maxNrAlloc);
     }
     if (batch > 1) batch = Math.max(batch >> order, 2);
@@ -156,41 +148,54 @@ export class Pcp {
       }
       mt = MIGRATE_MOVABLE;
     }
-    this.freeUnrefPageCommit(zone, cpu, pfn, mt, order);
-  }
-
-  /** free_unref_page_commit(): push on the head of the list, drain a batch when over high. */
-  private freeUnrefPageCommit(zone: Zone, cpu: number, pfn: number, mt: number, order: number): void {
     const mm = this.mm;
-    const slot = zone.idx * this.nrCpus + cpu;
-    const pcp = zone.pcp[cpu];
-    this.allocFactor[slot] >>= 1;
-    const pindex = this.orderToPindex(mt, order);
-    mm.listAdd(pfn, pcp.lists + pindex);
     mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
     mm.private_[pfn] = order;
-    pcp.count += 1 << order;
+    this.freeUnrefPageCommit(zone.idx, zone.pcp[cpu], pfn, this.orderToPindex(mt, order), order);
+  }
+
+  /**
+   * free_unref_page_commit(): push on the head of list `pindex` (order_to_pindex()), drain a batch when over
+   * high. The caller has marked the page as on a pcp list (PGTY_PCP, private = order).
+   */
+  freeUnrefPageCommit(zoneIdx: number, pcp: PerCpuPages, pfn: number, pindex: number, order: number): void {
+    pcp.allocFactor >>= 1;
+    this.mm.listAdd(pfn, pcp.lists + pindex);
+    const count = (pcp.count += 1 << order);
     const batch = pcp.batch;
-    let freeHigh = false;
     // High-order pages on pcp lists fragment memory: drain harder during runs of high-order frees.
-    if (order && order <= PAGE_ALLOC_COSTLY_ORDER) {
-      freeHigh = this.freeCount[slot] >= batch && (this.pcpFlags[slot] & PCPF_PREV_FREE_HIGH_ORDER) !== 0;
-      this.pcpFlags[slot] |= PCPF_PREV_FREE_HIGH_ORDER;
-    } else if (this.pcpFlags[slot] & PCPF_PREV_FREE_HIGH_ORDER) {
-      this.pcpFlags[slot] &= ~PCPF_PREV_FREE_HIGH_ORDER;
-    }
-    if (this.freeCount[slot] < batch << PCP_BATCH_SCALE_MAX) this.freeCount[slot] += 1 << order;
+    let freeHigh = false;
+    if (order && order <= PAGE_ALLOC_COSTLY_ORDER) freeHigh = this.freeHighOrder(pcp, batch);
+    else if (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER;
+    if (pcp.freeCount < batch << PCP_BATCH_SCALE_MAX) pcp.freeCount += 1 << order;
     // Below high, above the zone's high mark and high within range: nr_pcp_high() would change nothing.
-    if (!freeHigh && pcp.count < pcp.high && !this.belowHigh[zone.idx] && pcp.high >= pcp.highMin && pcp.high <= pcp.highMax) return;
-    const high = this.nrPcpHigh(pcp, slot, zone, batch, freeHigh);
+    const high = pcp.high;
+    if (!freeHigh && count < high && !this.belowHigh[zoneIdx] && high >= pcp.highMin && high <= pcp.highMax) return;
+    this.freeHighCommit(zoneIdx, pcp, pindex, batch, freeHigh);
+  }
+
+  /**
+   * A free of order 1..PAGE_ALLOC_COSTLY_ORDER: whether it continues a run of high-order frees long enough to
+   * drain harder (free_high), and the mark that the run goes on. Apart, so that the order-0 free stays small.
+   */
+  private freeHighOrder(pcp: PerCpuPages, batch: number): boolean {
+    const freeHigh = pcp.freeCount >= batch && (pcp.flags & PCPF_PREV_FREE_HIGH_ORDER) !== 0;
+    pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER;
+    return freeHigh;
+  }
+
+  /** The rest of free_unref_page_commit(): nr_pcp_high(), and a drain when the list is over it. */
+  private freeHighCommit(zoneIdx: number, pcp: PerCpuPages, pindex: number, batch: number, freeHigh: boolean): void {
+    const zone = this.buddy.zones[zoneIdx];
+    const high = this.nrPcpHigh(pcp, zone, batch, freeHigh);
     if (pcp.count >= high) {
-      this.freePcppagesBulk(zone, this.nrPcpFree(pcp, slot, batch, high, freeHigh), pcp, pindex);
+      this.freePcppagesBulk(zone, this.nrPcpFree(pcp, batch, high, freeHigh), pcp, pindex);
       if (this.belowHigh[zone.idx] && this.zoneAboveHigh(zone)) this.belowHigh[zone.idx] = false;
     }
   }
 
   /** nr_pcp_high(): the high mark for this free, adjusting pcp->high to the free pattern. */
-  private nrPcpHigh(pcp: PerCpuPages, slot: number, zone: Zone, batch: number, freeHigh: boolean): number {
+  private nrPcpHigh(pcp: PerCpuPages, zone: Zone, batch: number, freeHigh: boolean): number {
     const highMin = pcp.highMin;
     let high = (pcp.high = Math.min(Math.max(pcp.high, highMin), pcp.highMax));
     if (!high) return 0;
@@ -200,23 +205,23 @@ export class Pcp {
     }
     if (highMin === pcp.highMax) return high;
     if (this.belowHigh[zone.idx]) {
-      const fc = Math.max(this.freeCount[slot], batch);
+      const fc = Math.max(pcp.freeCount, batch);
       pcp.high = Math.max(high - fc, highMin);
       high = Math.max(pcp.count, highMin);
     } else if (pcp.count >= high) {
-      const need = this.freeCount[slot] + batch;
+      const need = pcp.freeCount + batch;
       if (pcp.high < need) pcp.high = Math.min(Math.max(need, highMin), pcp.highMax);
     }
     return high;
   }
 
   /** nr_pcp_free(): drain at least a batch, more during runs of frees, leaving a batch behind. */
-  private nrPcpFree(pcp: PerCpuPages, slot: number, batch: number, high: number, freeHigh: boolean): number {
+  private nrPcpFree(pcp: PerCpuPages, batch: number, high: number, freeHigh: boolean): number {
     if (freeHigh) return Math.min(pcp.count, batch << PCP_BATCH_SCALE_MAX);
     if (high < batch) return 1;
     const minNr = batch;
     const maxNr = high - batch;
-    return Math.min(Math.max(this.freeCount[slot], minNr), maxNr);
+    return Math.min(Math.max(pcp.freeCount, minNr), maxNr);
   }
 
   /**

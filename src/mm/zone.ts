@@ -38,6 +38,12 @@ export class PerCpuPages {
   readonly lists: number;
   /** vm stats threshold (stat_threshold), printed in zoneinfo. */
   statThreshold = 0;
+  /** alloc_factor: refills double (up to batch << CONFIG_PCP_BATCH_SCALE_MAX) during allocation runs. */
+  allocFactor = 0;
+  /** free_count: pages freed since the last allocation, sizing drains during free runs. */
+  freeCount = 0;
+  /** flags (PCPF_*). */
+  flags = 0;
   constructor(lists: number) {
     this.lists = lists;
   }
@@ -79,10 +85,11 @@ export class Zone {
     this.idx = idx;
     this.type = type;
     this.name = type;
-    this.startPfn = startPfn;
-    this.spanned = spanned;
-    this.present = present;
-    this.managed = managed;
+    // Int32 values (`| 0`), not the doubles the layout arithmetic may hand over (see MemMap's constructor).
+    this.startPfn = startPfn | 0;
+    this.spanned = spanned | 0;
+    this.present = present | 0;
+    this.managed = managed | 0;
     this.freeBase = mm.allocListHeads(NR_PAGE_ORDERS * MIGRATE_TYPES);
     this.lowmemReserve = new Array(nrZones).fill(0);
     this.pcp = [];
