@@ -27,7 +27,7 @@ import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
 import { VmapBlocks } from './mm/vmap_block.js';
 import { Kvmalloc } from './mm/util.js';
 import { Vcompound } from './mm/vcompound.js';
-import { compoundNthPage, compoundOrder } from './mm/compound.js';
+import { compoundNthPage, compoundOrder, pageVcompound } from './mm/compound.js';
 import { kernelVersionCode } from './config.js';
 import { pagePtr } from './trace/events.js';
 import { Sched, type Task } from './mm/sched.js';
@@ -372,7 +372,7 @@ export class Machine {
   }
   /** PageVcompound(). */
   pageVcompound(pfn: number): boolean {
-    return this.vcompound.pageVcompound(pfn);
+    return pageVcompound(this.mm, pfn);
   }
   /** alloc_vcompound() (V5, the wrapper in mm/vmalloc.c): an address, or 0. */
   allocVcompound(gfp: number, order: number): number {

@@ -12,7 +12,7 @@
  * - Freeing: __free_pages() of a PageVcompound head and free_pages() of a vmalloc address unmap the area,
  *   then free every page (vcompound_free()).
  * - addr_to_page(), page_to_addr(), virt_to_head_page(), compound_nth_page() and compound_order() work for
- *   both kinds (compound.ts, and the entry points below).
+ *   both kinds (compound.ts, PageAlloc.pageToAddr, and the entry points below).
  * - Stage 1 of the series forbids the fallback in interrupt context (and a free there is a bug: vunmap()
  *   cannot run there); stage 2 allows both, the free being deferred to process context, as vfree_atomic()
  *   later did in mainline (policy vfallbackInterrupt).
@@ -26,7 +26,7 @@ import { GFP } from '../gfp.js';
 import type { Policy } from '../config.js';
 import { compoundOrder } from './compound.js';
 import type { DirectMap } from './memory.js';
-import { MAX_PAGE_ORDER, NO_PAGE, PAGE_SIZE, PG_VCOMPOUND, type MemMap } from './page.js';
+import { MAX_PAGE_ORDER, NO_PAGE, PAGE_SIZE, type MemMap } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import type { Printk } from './printk.js';
 import type { Sched } from './sched.js';
@@ -159,19 +159,9 @@ export class Vcompound {
     return directMap.contains(addr) ? directMap.virtToPfn(addr) : NO_PAGE;
   }
 
-  /** page_to_addr(): vmalloc_address() for a virtual compound's page, page_address() otherwise. */
-  pageToAddr(pfn: number): number {
-    return this.d.pa.pageToAddr(pfn);
-  }
-
   /** virt_to_head_page(): compound_head(addr_to_page(addr)). */
   virtToHeadPage(addr: number): number {
     const p = this.addrToPage(addr);
     return p === NO_PAGE ? NO_PAGE : this.d.mm.head(p);
-  }
-
-  /** PageVcompound(). */
-  pageVcompound(pfn: number): boolean {
-    return (this.d.mm.flags[pfn] & PG_VCOMPOUND) !== 0;
   }
 }

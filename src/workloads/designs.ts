@@ -13,6 +13,7 @@ import type { Policy } from '../config.js';
 import { GFP } from '../gfp.js';
 import type { Machine } from '../machine.js';
 import { NO_PAGE, PAGE_SIZE } from '../mm/page.js';
+import { getOrder } from '../mm/page_alloc.js';
 
 export type Serve = 'pages' | 'v5' | 'kvmalloc' | 'exact';
 
@@ -60,19 +61,13 @@ export interface Block {
   pages: number;
 }
 
-/** get_order(). */
-export function orderOf(size: number): number {
-  let o = 0;
-  while (PAGE_SIZE << o < size) o++;
-  return o;
-}
 
 /**
- * Allocate `size` bytes (order `orderOf(size)`) the design's way; undefined on failure. `stack` selects the
+ * Allocate `size` bytes (order `getOrder(size)`) the design's way; undefined on failure. `stack` selects the
  * kernel-stack variant: kvmalloc's design is then CONFIG_VMAP_STACK (always vmalloc, THREAD_ALIGN).
  */
 export function allocBlock(m: Machine, d: Design, size: number, gfp: number, stack = false): Block | undefined {
-  const order = orderOf(size);
+  const order = getOrder(size);
   switch (d.serve) {
     case 'pages': {
       const pfn = m.allocPages(gfp | GFP.COMP | GFP.NOWARN | (d.vfallback ? GFP.VFALLBACK : 0), order);

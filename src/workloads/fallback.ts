@@ -29,7 +29,8 @@ import { Machine } from '../machine.js';
 import type { AnonMm } from '../mm/anon.js';
 import type { AddressSpace } from '../mm/filemap.js';
 import { NO_PAGE, PAGE_SIZE } from '../mm/page.js';
-import { allocBlock, DESIGNS, findDesign, freeBlock, orderOf, type Block, type Design } from './designs.js';
+import { getOrder } from '../mm/page_alloc.js';
+import { allocBlock, DESIGNS, findDesign, freeBlock, type Block, type Design } from './designs.js';
 import { Prng } from './prng.js';
 import { resolveParams, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
@@ -148,7 +149,7 @@ export function runDesign(m: Machine, d: Design, steps: number, seed: number, pr
   /** Allocate for a user; count it; write a pattern through its address. */
   const get = (user: string, size: number, gfp: number, stack = false): Block | undefined => {
     const u = (users[user] ??= { tried: 0, ok: 0, virtual: 0 });
-    const order = orderOf(size);
+    const order = getOrder(size);
     byOrder[order].tried++;
     u.tried++;
     const b = allocBlock(m, d, size, gfp, stack);
