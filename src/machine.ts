@@ -606,13 +606,14 @@ export class Machine {
    */
   runDaemons(): void {
     this.pa.daemonsPending = false;
+    this.clock.runTimers();
     this.wb.complete();
     this.vmscan.kswapdRun();
     if (this.cfg.policy.compaction) this.compaction.kcompactdTick();
   }
   /** Advance model time by `ns` and run the daemons (a workload's idle moment). */
   tick(ns = 0): void {
-    this.clock.ns += ns;
+    this.clock.sleep(ns); // the timers due meanwhile run in due order
     this.runDaemons();
   }
   /** NR_PAGETABLE: the kernel's vmalloc page tables and the tasks' PTE pages. */
