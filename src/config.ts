@@ -52,6 +52,15 @@ export interface Policy {
    * path has only reclaim (the "existing defragmentation methods" of seed 000 are then grouping alone).
    */
   compaction: boolean;
+  /**
+   * Reserve-based allocation (seed 004): 'none' (before 3.6: PF_MEMALLOC alone reaches below the min
+   * watermark; no pfmemalloc pages, slabs or skbs, no throttling of direct reclaim), 'pfmemalloc' (mainline
+   * since 3.6: __GFP_MEMALLOC, pfmemalloc pages and slabs, SOCK_MEMALLOC sockets, pfmemalloc skbs dropped on
+   * other sockets, direct reclaim throttled at half the min watermarks), 'mem_reserve' (Zijlstra's 2008
+   * design: the same marking, plus strict mem_reserve limits that users charge, and reserves that raise
+   * the watermarks; no throttling).
+   */
+  reserves: 'none' | 'pfmemalloc' | 'mem_reserve';
 }
 
 export interface ZoneSpec {
@@ -193,7 +202,7 @@ const I386_STRUCT_PAGE_SIZE = 32;
 
 export const DEFAULT_POLICY: Policy = {
   mobilityGrouping: true, vmallocPgtableFree: 'keep', fallback: 'none', vfallbackInterrupt: 'stage1', kvmalloc: 'kernel',
-  compaction: true,
+  compaction: true, reserves: 'pfmemalloc',
 };
 
 /** The values a string-valued policy switch accepts. */
@@ -202,6 +211,7 @@ export const POLICY_CHOICES: Partial<Record<keyof Policy, readonly string[]>> = 
   fallback: ['none', 'vcompound', 'always'],
   vfallbackInterrupt: ['stage1', 'stage2'],
   kvmalloc: ['kernel', '4.12', '5.17', '6.16', '6.19'],
+  reserves: ['none', 'pfmemalloc', 'mem_reserve'],
 };
 
 /** Kernel version as major * 1000 + minor ('6.18' -> 6018); throws naming the field if it does not read. */

@@ -201,6 +201,7 @@ export class Machine {
       ...userDeps, zones: this.zones, filemap: this.filemap, anon: this.anon, swap: this.swap, sched: this.sched,
       trace: this.trace, swappiness: cfg.swappiness,
       slabPages: () => this.slub.counters.reclaimablePages + this.slub.counters.unreclaimablePages + this.slab.largePages,
+      throttleDirect: cfg.policy.reserves === 'pfmemalloc',
     });
     if (cfg.policy.compaction) this.vmscan.compaction = this.compaction;
     this.oom = new OomKiller({

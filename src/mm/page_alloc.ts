@@ -214,6 +214,8 @@ export class PageAlloc {
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
   private readonly nrPages: number;
+  /** Pages taken under ALLOC_NO_WATERMARKS get PG_pfmemalloc (3.6 on; policy reserves != none). */
+  private readonly markPfmemalloc: boolean;
   /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests skip the fast path. */
   private readonly forceVirtualGfp: number;
 
@@ -265,6 +267,7 @@ export class PageAlloc {
     this.prev = d.mm.prev;
     this.nrPages = d.mm.nrPages;
     this.forceVirtualGfp = d.cfg.policy.fallback === 'always' ? GFP.VFALLBACK : 0;
+    this.markPfmemalloc = d.cfg.policy.reserves !== 'none';
   }
 
   /** gfp_zone(): the highest zone the request may use; -1 for a contradictory modifier combination. */
@@ -378,7 +381,10 @@ export class PageAlloc {
     if (gfp & this.forceVirtualGfp && order > 0) pfn = this.hooks.vcompoundAlloc(gfp, order, allocFlags, highest, mt);
     if (pfn === NO_PAGE) pfn = this.getPageFromFreelist(gfp, order, allocFlags, highest, mt);
     if (pfn === NO_PAGE) pfn = this.slowpath(gfp, order, highest, mt);
-    if (pfn === NO_PAGE) this.stats.allocFailures[order]++;
+    if (pfn === NO_PAGE) {
+      this.stats.allocFailures[order]++;
+      if (!this.gfpPfmemallocAllowed(gfp) && this.freePagesUpTo(highest) >= 1 << order) this.stats.reserveRefused++;
+    }
     if (this.trace.on.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
     if (this.daemonsPending) {
       this.daemonsPending = false;
@@ -502,7 +508,9 @@ export class PageAlloc {
     if (gfp & GFP.ZERO) this.mem.zero(pfn, 1 << order);
     if (order && gfp & GFP.COMP) prepCompoundPage(mm, pfn, order);
     if (allocFlags & ALLOC_NO_WATERMARKS) {
-      mm.flags[pfn] |= PG_PFMEMALLOC;
+      // Before 3.6 (reserves=none) a page taken from the reserve was not marked: nothing downstream knew.
+      if (this.markPfmemalloc) mm.flags[pfn] |= PG_PFMEMALLOC;
+      this.stats.pfmemallocAllocs++;
       this.stats.pfmemallocPages += 1 << order;
     }
   }
@@ -535,6 +543,13 @@ export class PageAlloc {
       if (f & ALLOC_MIN_RESERVE) f &= ~ALLOC_CPUSET;
     }
     return f;
+  }
+
+  /** Free pages of the zones a request up to zone `highest` may use (a failure with them there was refused the reserve). */
+  private freePagesUpTo(highest: number): number {
+    let n = 0;
+    for (let z = highest; z >= 0; z--) n += this.zones[z].freePages;
+    return n;
   }
 
   /** __gfp_pfmemalloc_flags(): who may ignore the watermarks. NOMEMALLOC wins over everything. */

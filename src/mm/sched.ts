@@ -14,6 +14,7 @@ import type { Printk } from './printk.js';
 // Task flags (include/linux/sched.h).
 export const PF_MEMALLOC = 0x00000800;
 export const PF_KSWAPD = 0x00020000;
+export const PF_KTHREAD = 0x00200000;
 export const PF_MEMALLOC_NOFS = 0x00040000;
 export const PF_MEMALLOC_NOIO = 0x00080000;
 /**

@@ -34,7 +34,7 @@ import {
 } from './page.js';
 import type { PageAlloc } from './page_alloc.js';
 import type { Writeback } from './page_writeback.js';
-import { PF_KSWAPD, PF_MEMALLOC, type Sched, type Task } from './sched.js';
+import { PF_KSWAPD, PF_KTHREAD, PF_MEMALLOC, type Sched, type Task } from './sched.js';
 import type { SwapInfo } from './swapfile.js';
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, type Lruvec } from './swap.js';
 import type { NodeStats, VmEvents } from './vmstat.js';
@@ -46,6 +46,12 @@ export const SWAP_CLUSTER_MAX = 32;
 const MAX_RECLAIM_RETRIES = 16;
 /** reclaim_throttle()'s longest wait for writeback: HZ/10. */
 const THROTTLE_WRITEBACK_NS = 100_000_000;
+/** How long the model lets a throttled direct reclaimer wait before it reclaims anyway (see throttleDirectReclaim). */
+const THROTTLE_DIRECT_MAX_NS = 10_000_000_000;
+/** throttle_direct_reclaim()'s timeout without __GFP_FS: HZ. */
+const THROTTLE_DIRECT_NOFS_NS = 1_000_000_000;
+/** The step in which a throttled task lets kswapd and the timers run. */
+const THROTTLE_DIRECT_SLICE_NS = 10_000_000;
 /** do_shrink_slab()'s batch (SHRINK_BATCH). */
 const SHRINK_BATCH = 128;
 
@@ -107,6 +113,8 @@ export interface VmscanDeps {
   swappiness: number;
   /** Pages the slab allocator holds now (so that shrinker work counts as reclaimed pages). */
   slabPages: () => number;
+  /** throttle_direct_reclaim() exists (3.6 on: policy reserves=pfmemalloc). */
+  throttleDirect: boolean;
 }
 
 /** Compaction as reclaim sees it (compaction.ts): readiness, and kcompactd's wake-up. */
@@ -136,12 +144,16 @@ export class Vmscan {
   /** PGDAT_DIRTY: kswapd met only unqueued dirty pages at the tail of the file list. */
   private pgdatDirty = false;
   /** Model statistics: kswapd runs, direct reclaim calls, throttling waits. */
-  readonly stats = { kswapdRuns: 0, directReclaims: 0, throttled: 0, throttledNs: 0, flusherWakeups: 0 };
+  readonly stats = {
+    kswapdRuns: 0, directReclaims: 0, throttled: 0, throttledNs: 0, flusherWakeups: 0,
+    /** throttle_direct_reclaim(): waits for kswapd below half the min marks, and their model time. */
+    directThrottled: 0, directThrottledNs: 0,
+  };
 
   constructor(d: VmscanDeps) {
     this.d = d;
     this.kswapdTask = d.sched.createTask('kswapd0', 0);
-    this.kswapdTask.flags |= PF_MEMALLOC | PF_KSWAPD;
+    this.kswapdTask.flags |= PF_MEMALLOC | PF_KSWAPD | PF_KTHREAD;
   }
 
   /** register_shrinker(). */
@@ -170,6 +182,8 @@ export class Vmscan {
     sc.order = order;
     sc.reclaimIdx = highestZoneidx;
     sc.maySwap = true;
+    // throttle_direct_reclaim(): below half the min marks the reserve is kswapd's; wait for it to refill.
+    if (d.throttleDirect && this.throttleDirectReclaim(gfp)) return 1;
     this.stats.directReclaims++;
     if (d.trace.on.mm_vmscan_direct_reclaim_begin) d.trace.record(EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, order, gfp);
     // __perform_reclaim(): reclaim runs with PF_MEMALLOC so that its own allocations do not recurse.
@@ -182,6 +196,58 @@ export class Vmscan {
     if (d.trace.on.mm_vmscan_direct_reclaim_end) d.trace.record(EV_MM_VMSCAN_DIRECT_RECLAIM_END, sc.nrReclaimed);
     if (sc.nrReclaimed) this.kswapdFailures = 0; // a hopeless node is worth waking kswapd for again
     return sc.nrReclaimed || (sc.compactionReady ? 1 : 0);
+  }
+
+  /**
+   * allow_direct_reclaim(): the free pages of the zones up to ZONE_NORMAL that still have something to
+   * reclaim are above half the sum of their min watermarks. If not, kswapd is woken (for ZONE_NORMAL at most).
+   */
+  allowDirectReclaim(): boolean {
+    const d = this.d;
+    if (this.kswapdFailures >= MAX_RECLAIM_RETRIES) return true;
+    let reserve = 0;
+    let free = 0;
+    let normal = -1;
+    for (const z of d.zones) {
+      if (z.type !== 'DMA' && z.type !== 'DMA32' && z.type !== 'Normal') continue;
+      normal = z.idx;
+      if (!z.managed || !this.zoneReclaimablePages(z)) continue;
+      reserve += z.wmarkMin();
+      free += z.freePages;
+    }
+    if (!reserve) return true;
+    const ok = free > reserve / 2;
+    if (!ok) {
+      if (this.kswapdHighestZoneidx < 0 || this.kswapdHighestZoneidx > normal) this.kswapdHighestZoneidx = normal;
+      this.kswapdPending = true;
+    }
+    return ok;
+  }
+
+  /**
+   * throttle_direct_reclaim(): a user task (not a kernel thread) waits on pfmemalloc_wait until
+   * allow_direct_reclaim() holds: at most HZ without __GFP_FS, otherwise until it holds (killable). Returns
+   * true only for a fatal signal, which the model has not. In the model the waiter lets kswapd run and the
+   * timers fire, slice by slice; the kernel's unbounded wait is bounded (THROTTLE_DIRECT_MAX_NS), after
+   * which the task reclaims anyway, so that a machine that will never recover is seen to stall, not to hang.
+   */
+  private throttleDirectReclaim(gfp: number): boolean {
+    const d = this.d;
+    if (d.sched.current.flags & PF_KTHREAD) return false;
+    if (this.allowDirectReclaim()) return false;
+    d.events.pgscanDirectThrottle++;
+    this.stats.directThrottled++;
+    const start = d.clock.ns;
+    const limit = gfp & GFP.FS ? THROTTLE_DIRECT_MAX_NS : THROTTLE_DIRECT_NOFS_NS;
+    const allow = () => this.allowDirectReclaim();
+    for (;;) {
+      this.kswapdRun(); // kswapd wakes the pfmemalloc waiters once it has restored the reserve
+      if (allow()) break;
+      const left = start + limit - d.clock.ns;
+      if (left <= 0 || d.clock.sleep(Math.min(left, THROTTLE_DIRECT_SLICE_NS), allow)) break;
+    }
+    this.stats.directThrottledNs += d.clock.ns - start;
+    return false;
   }
 
   /** do_try_to_free_pages(): lower the priority until enough is reclaimed or compaction can run. */

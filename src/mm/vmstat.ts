@@ -32,6 +32,8 @@ export class VmEvents {
   pgstealDirect = 0;
   pgscanKswapd = 0;
   pgscanDirect = 0;
+  /** throttle_direct_reclaim(): direct reclaimers made to wait for kswapd below half the min marks. */
+  pgscanDirectThrottle = 0;
   pgscanAnon = 0;
   pgscanFile = 0;
   pgstealAnon = 0;
@@ -101,8 +103,11 @@ export class ModelStats {
   fallbackSteals = 0;
   /** Fallbacks that left a pageblock of mixed mobility (fragmenting=1 in mm_page_alloc_extfrag). */
   fallbackFragmenting = 0;
-  /** Pages handed out under ALLOC_NO_WATERMARKS (marked pfmemalloc). */
+  /** Allocations and pages handed out under ALLOC_NO_WATERMARKS (marked pfmemalloc from 3.6). */
+  pfmemallocAllocs = 0;
   pfmemallocPages = 0;
+  /** Failed allocations not entitled to the reserves although their zones had 2^order pages free. */
+  reserveRefused = 0;
   /** Allocations that went through the slow path. */
   slowpath = 0;
   /** Pageblocks moved into and out of the HIGHATOMIC reserve. */

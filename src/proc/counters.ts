@@ -187,7 +187,7 @@ export function eventItems(m: Machine): Array<[string, number]> {
     ['pgscan_direct', ev.pgscanDirect],
     ['pgscan_khugepaged', 0],
     ['pgscan_proactive', 0],
-    ['pgscan_direct_throttle', 0],
+    ['pgscan_direct_throttle', ev.pgscanDirectThrottle],
     ['pgscan_anon', ev.pgscanAnon],
     ['pgscan_file', ev.pgscanFile],
     ['pgsteal_anon', ev.pgstealAnon],
