@@ -20,7 +20,7 @@ import { PageAlloc } from './mm/page_alloc.js';
 import { Pcp } from './mm/pcp.js';
 import { Printk } from './mm/printk.js';
 import { SlabCommon } from './mm/slab_common.js';
-import { KmemCache, Slub, type KmemCacheOptions } from './mm/slub.js';
+import { KmemCache, SLAB_HWCACHE_ALIGN, Slub, type KmemCacheOptions } from './mm/slub.js';
 import { KernelPgtable } from './mm/pgtable.js';
 import { Tlb, TLB_HIT_NS, TLB_WALK_LEVEL_NS } from './mm/tlb.js';
 import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
@@ -48,7 +48,21 @@ import {
   setupPerZoneLowmemReserve, setupPerZoneWmarks, Zone,
 } from './mm/zone.js';
 import { TraceBuffer } from './trace/buffer.js';
+import { NetDevice } from './net/dev.js';
+import { SKB_STRUCT_SIZE, Skbuff, type ObjPool, type SkBuff } from './net/skbuff.js';
+import { Sockets, type Sock } from './net/sock.js';
+import { NfsSwapFile, type NfsSwapDeps, type NfsSwapOptions } from './fs/nfs_swap.js';
 import { renderProc, type ProcName } from './proc/index.js';
+
+/** The network as the machine has it once used (Machine.net). */
+export interface Net {
+  skb: Skbuff;
+  socks: Sockets;
+  dev: NetDevice;
+}
+
+/** sizeof(struct rpc_task) (x86_64, 6.x), the rpc_tasks cache's objects. */
+const RPC_TASK_SIZE = 240;
 
 /** List heads kept for later layers (slab partial lists, LRU lists) beyond the zones' own. */
 const SPARE_LIST_HEADS = 4096;
@@ -102,6 +116,7 @@ export class Machine {
   readonly compaction: Compaction;
   readonly vmscan: Vmscan;
   readonly oom: OomKiller;
+  private netState: Net | undefined;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -569,6 +584,61 @@ export class Machine {
   /** The task exits (or munmaps everything): its pages and swap slots are freed. */
   exitMm(am: AnonMm): void {
     this.anon.exitMmap(am);
+  }
+
+  // --- the network (net/core) and swap over NFS ------------------------------------------------------------
+
+  /**
+   * The network stack as the reserves see it: skbs, sockets, one device. Set up on first use (sock_init and
+   * skb_init create skbuff_head_cache then), so machines without a network have none of it in slabinfo.
+   */
+  get net(): Net {
+    if (!this.netState) {
+      const headCache = this.slub.kmemCacheCreate('skbuff_head_cache', SKB_STRUCT_SIZE, { flags: SLAB_HWCACHE_ALIGN })!;
+      let socks: Sockets | undefined;
+      const skb = new Skbuff({ slab: this.slab, pa: this.pa, policy: this.cfg.policy, headCache, memallocSocks: () => socks!.memallocSocks });
+      socks = new Sockets(skb, this.cfg.policy);
+      this.netState = { skb, socks, dev: new NetDevice('eth0', skb, socks, this.sched) };
+    }
+    return this.netState;
+  }
+  /** sk_set_memalloc(): the socket may receive from the reserves (SOCK_MEMALLOC). */
+  skSetMemalloc(sk: Sock): void {
+    this.net.socks.skSetMemalloc(sk);
+  }
+  skClearMemalloc(sk: Sock): void {
+    this.net.socks.skClearMemalloc(sk);
+  }
+  /** A packet of `len` bytes for `sk` arrives at eth0 (NET_RX softirq): the socket's skb, or null if lost or dropped. */
+  netifReceive(sk: Sock, len: number): SkBuff | null {
+    return this.net.dev.receive(sk, len);
+  }
+  /** __alloc_skb() in the current context. */
+  allocSkb(size: number, gfp: number, flags = 0): SkBuff | null {
+    return this.net.skb.allocSkb(size, gfp, flags);
+  }
+  kfreeSkb(skb: SkBuff): void {
+    this.net.skb.kfreeSkb(skb);
+  }
+  /**
+   * swapon of a swap file on NFS: the swap device (config `swap`) does its IO through the network
+   * (SWP_FS_OPS). `deps` chooses where the transport's memory comes from (fs/nfs_swap.ts).
+   */
+  swapActivateNfs(opts: NfsSwapOptions, deps: Partial<Pick<NfsSwapDeps, 'design' | 'reserves' | 'rpcPool' | 'txPool'>> = {}): NfsSwapFile {
+    if (!this.swap) throw new Error('swapActivateNfs: the machine has no swap (config swap: SIZE)');
+    const net = this.net;
+    const cache = this.slub.kmemCacheCreate('rpc_tasks', RPC_TASK_SIZE, { flags: SLAB_HWCACHE_ALIGN })!;
+    const rpcTask: ObjPool = {
+      size: cache.size,
+      alloc: (gfp) => this.slab.kmemCacheAlloc(cache, gfp, 'rpc_alloc_task'),
+      free: (obj) => this.slab.kmemCacheFree(cache, obj, 'rpc_free_task'),
+    };
+    const file = new NfsSwapFile({
+      policy: this.cfg.policy, design: 'plain', clock: this.clock, sched: this.sched, pa: this.pa, skb: net.skb, socks: net.socks,
+      dev: net.dev, rpcTask, opts, ...deps,
+    });
+    this.swap.rw = file;
+    return file;
   }
 
   // --- compaction ----------------------------------------------------------------------------------------

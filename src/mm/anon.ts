@@ -183,15 +183,35 @@ export class Anon {
     return true;
   }
 
-  /** pageout() via swap_writepage(): the bytes go to the slot now, the write completes later. */
-  swapWritepage(pfn: number): void {
+  /**
+   * pageout() via swap_writepage(): the bytes go to the slot now, the write completes later. A SWP_FS_OPS
+   * swap file (swap_writepage_fs) may refuse to start the write (no memory for it): false, and the page
+   * stays dirty, as folio_redirty_for_writepage leaves it.
+   */
+  swapWritepage(pfn: number): boolean {
     const d = this.d;
     const swap = d.swap()!;
-    swap.store(d.mm.private_[pfn] - 1, d.mem.frame(pfn));
-    d.wb.start(pfn, swap.dev, false);
+    const slot = d.mm.private_[pfn] - 1;
+    if (swap.rw) {
+      // Under writeback before the call goes out: its reply may come while the transport is still busy.
+      d.wb.startPending(pfn);
+      if (!swap.rw.write(pfn, slot, this.endSwapWrite)) {
+        d.wb.cancelPending(pfn);
+        return false;
+      }
+      swap.store(slot, d.mem.frame(pfn));
+      d.wb.cancelDirty(pfn, false);
+      swap.dev.written++;
+    } else {
+      swap.store(slot, d.mem.frame(pfn));
+      d.wb.start(pfn, swap.dev, false);
+    }
     d.events.pswpout++;
     d.events.pgpgout += PAGE_SIZE / 1024;
+    return true;
   }
+
+  private readonly endSwapWrite = (pfn: number): void => this.d.wb.endPending(pfn);
 
   /**
    * try_to_unmap() and __remove_mapping() of a clean swap-cache page: the task's reference becomes the swap

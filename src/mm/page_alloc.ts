@@ -557,7 +557,8 @@ export class PageAlloc {
     if (gfp & GFP.NOMEMALLOC) return 0;
     if (gfp & GFP.MEMALLOC) return ALLOC_NO_WATERMARKS;
     const s = this.sched;
-    if (s.inServingSoftirq() && s.current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+    // The softirq rule came with pfmemalloc (3.6); before, interrupt context never had the reserves.
+    if (s.inServingSoftirq() && s.current.flags & PF_MEMALLOC && this.markPfmemalloc) return ALLOC_NO_WATERMARKS;
     if (!s.inInterrupt() && s.current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
     return 0;
   }

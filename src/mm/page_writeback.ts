@@ -42,6 +42,8 @@ export class Writeback {
   // device; across devices the list is kept sorted on insertion).
   private pfns: number[] = [];
   private ends: number[] = [];
+  // Writes that end when their device says so (startPending/endPending).
+  private readonly pending = new Set<number>();
 
   constructor(mm: MemMap, clock: Clock, lru: Lruvec, node: NodeStats, events: VmEvents) {
     this.mm = mm;
@@ -87,9 +89,32 @@ export class Writeback {
     return end;
   }
 
+  /**
+   * Start a write whose completion the caller reports (endPending): a device that completes by itself when
+   * an event arrives, such as swap over the network, where the reply from the server ends the write.
+   */
+  startPending(pfn: number): void {
+    this.mm.flags[pfn] |= PG_WRITEBACK;
+    this.node.nrWriteback++;
+    this.pending.add(pfn);
+  }
+
+  /** A pending write that its device could not start after all: the page is as before, but clean. */
+  cancelPending(pfn: number): void {
+    if (!this.pending.delete(pfn)) throw new Error(`writeback: pfn ${pfn} has no pending write`);
+    this.mm.flags[pfn] &= ~PG_WRITEBACK;
+    this.node.nrWriteback--;
+  }
+
+  /** The write of `pfn` started with startPending has completed. */
+  endPending(pfn: number): void {
+    if (!this.pending.delete(pfn)) throw new Error(`writeback: pfn ${pfn} has no pending write`);
+    this.end(pfn);
+  }
+
   /** Writes in flight. */
   get inFlight(): number {
-    return this.pfns.length;
+    return this.pfns.length + this.pending.size;
   }
 
   /** The completion time of the earliest write in flight, or Infinity. */
@@ -135,7 +160,7 @@ export class Writeback {
 
   /** Every page in flight has PG_writeback and the counter matches. */
   checkInvariants(errs: string[]): void {
-    for (const p of this.pfns) if (!(this.mm.flags[p] & PG_WRITEBACK)) errs.push(`writeback: pfn ${p} in flight without PG_writeback`);
-    if (this.pfns.length !== this.node.nrWriteback) errs.push(`writeback: ${this.pfns.length} in flight, NR_WRITEBACK says ${this.node.nrWriteback}`);
+    for (const p of [...this.pfns, ...this.pending]) if (!(this.mm.flags[p] & PG_WRITEBACK)) errs.push(`writeback: pfn ${p} in flight without PG_writeback`);
+    if (this.inFlight !== this.node.nrWriteback) errs.push(`writeback: ${this.inFlight} in flight, NR_WRITEBACK says ${this.node.nrWriteback}`);
   }
 }

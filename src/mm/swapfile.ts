@@ -11,9 +11,20 @@
 import { makeBlockDevice, type BlockDevice } from './page_writeback.js';
 import { PAGE_SIZE } from './page.js';
 
+/**
+ * A swap file on a filesystem that does its own IO (SWP_FS_OPS: swap_activate gave it `swap_rw`, as NFS
+ * does): swap_writepage_fs() hands it the page. It starts the write and later calls `endWrite(pfn)`, or
+ * returns false when it cannot start it now (the page stays dirty for a later attempt).
+ */
+export interface SwapRw {
+  write(pfn: number, slot: number, endWrite: (pfn: number) => void): boolean;
+}
+
 export class SwapInfo {
   readonly nrSlots: number;
   readonly dev: BlockDevice;
+  /** swap_rw of a SWP_FS_OPS swap file (swap over NFS), or undefined for a block device. */
+  rw: SwapRw | undefined;
   private readonly freeStack: Int32Array;
   private nrFree: number;
   private readonly data = new Map<number, Uint8Array>();

@@ -409,13 +409,14 @@ export class Vmscan {
   /** Wait (in model time) for the next write to complete, at most HZ/10, and collect completions. */
   private throttleWriteback(): void {
     const d = this.d;
-    const next = d.wb.nextCompletion();
-    if (next === Infinity) return;
-    const until = Math.min(next, d.clock.ns + THROTTLE_WRITEBACK_NS);
-    if (until > d.clock.ns) {
-      this.stats.throttledNs += until - d.clock.ns;
-      d.clock.ns = until;
-    }
+    if (!d.wb.inFlight) return;
+    // Until the next timed write completes, or a write ended by its device (a timer) completes: the
+    // timers due meanwhile run.
+    const start = d.clock.ns;
+    const until = Math.min(d.wb.nextCompletion(), start + THROTTLE_WRITEBACK_NS);
+    const written = d.node.nrWritten;
+    if (until > start) d.clock.sleep(until - start, () => d.node.nrWritten !== written);
+    this.stats.throttledNs += d.clock.ns - start;
     this.stats.throttled++;
     d.wb.complete();
   }
@@ -608,9 +609,12 @@ export class Vmscan {
           continue;
         }
         // pageout(): the write starts; the page is freed by a later scan once it is clean.
+        if (anon && !d.anon.swapWritepage(p)) {
+          lru.putback(p); // PAGE_KEEP: the swap file could not start the write now
+          continue;
+        }
         mm.flags[p] |= PG_RECLAIM;
-        if (anon) d.anon.swapWritepage(p);
-        else d.filemap.writepage(p);
+        if (!anon) d.filemap.writepage(p);
         d.node.nrVmscanWrite++;
         lru.putback(p);
         continue;
