@@ -21,6 +21,7 @@ import { Pcp } from './mm/pcp.js';
 import { Printk } from './mm/printk.js';
 import { SlabCommon } from './mm/slab_common.js';
 import { KmemCache, SLAB_HWCACHE_ALIGN, Slub, type KmemCacheOptions } from './mm/slub.js';
+import { MemReserve, MemReserves } from './mm/reserve.js';
 import { KernelPgtable } from './mm/pgtable.js';
 import { Tlb, TLB_HIT_NS, TLB_WALK_LEVEL_NS } from './mm/tlb.js';
 import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
@@ -163,6 +164,7 @@ export class Machine {
       mm: this.mm, pa: this.pa, slub: this.slub, mem: this.mem, directMap: this.directMap, printk: this.printk,
       trace: this.trace, bitsPerLong: cfg.arch.bitsPerLong,
     });
+    this.reserve = new MemReserves({ slab: this.slab, printk: this.printk, nrCpus: cfg.nrCpus, adjustMemallocReserve: (pages) => this.adjustMemallocReserve(pages) });
     this.tlb = new Tlb(cfg.tlb);
     // init_top_pgt / swapper_pg_dir: a page of the (reserved) kernel image.
     const pgdPfn = cfg.kernelImage[0];
@@ -363,6 +365,101 @@ export class Machine {
   virtToPage(addr: number): number {
     return this.directMap.contains(addr) ? this.directMap.virtToPfn(addr) : NO_PAGE;
   }
+
+  // --- memory reserves (Zijlstra) ----------------------------------------------------------------------
+
+  /** Zijlstra's mem_reserve tree (mm/reserve.c of the 2008 series, seed 004); its root feeds varFreeKbytes. */
+  readonly reserve: MemReserves;
+  /** var_free_kbytes: the reserve tree's pages, added to min_free_kbytes when the watermarks are set. */
+  varFreeKbytes = 0;
+
+  /**
+   * adjust_memalloc_reserve(pages): add `pages` to var_free_kbytes and recompute the watermarks (and what
+   * follows them). An increase must pass test_reserve_limits(): kswapd is woken and one GFP_KERNEL page must
+   * be allocatable (that may reclaim, and in the end OOM-kill, as in the kernel), else the increase is undone
+   * and false (-ENOMEM) returned.
+   */
+  adjustMemallocReserve(pages: number): boolean {
+    this.setupPerZoneWmarksVar(pages);
+    if (pages > 0) {
+      this.wakeupKswapd(0, GFP.KERNEL);
+      const pfn = this.allocPages(GFP.KERNEL, 0);
+      if (pfn === NO_PAGE) {
+        this.setupPerZoneWmarksVar(-pages);
+        return false;
+      }
+      this.freePages(pfn, 0);
+    }
+    this.printk.printk(`Emergency reserve: ${this.varFreeKbytes}`);
+    return true;
+  }
+
+  /**
+   * __adjust_memalloc_reserve() then setup_per_zone_wmarks() with min_free_kbytes + var_free_kbytes, as boot
+   * set them: the marks, totalreserve_pages, and each zone's pcp batch and high limits (zone_pcp_update keeps
+   * pcp->high, which the limits clamp on its next use).
+   */
+  private setupPerZoneWmarksVar(pages: number): void {
+    const kbytes = this.varFreeKbytes + pages * (PAGE_SIZE >> 10);
+    if (!Number.isSafeInteger(kbytes) || kbytes < 0) throw new Error(`adjust_memalloc_reserve: var_free_kbytes would be ${kbytes}`);
+    this.varFreeKbytes = kbytes;
+    setupPerZoneWmarks(this.zones, this.minFreeKbytes + this.varFreeKbytes, this.cfg.watermarkScaleFactor);
+    this.totalreservePages = calculateTotalreservePages(this.zones);
+    for (const z of this.zones) {
+      const high = z.pcp.map((p) => p.high);
+      setupPagesets(z, this.cfg.nrCpus);
+      z.pcp.forEach((p, i) => (p.high = high[i]));
+    }
+  }
+
+  /** mem_reserve_root ("total reserve"). */
+  get memReserveRoot(): MemReserve {
+    return this.reserve.root;
+  }
+  memReserveInit(name: string, parent?: MemReserve): MemReserve {
+    return this.reserve.memReserveInit(name, parent);
+  }
+  memReserveConnect(child: MemReserve, parent: MemReserve): boolean {
+    return this.reserve.memReserveConnect(child, parent);
+  }
+  memReserveDisconnect(node: MemReserve): void {
+    this.reserve.memReserveDisconnect(node);
+  }
+  memReservePagesSet(res: MemReserve, pages: number): boolean {
+    return this.reserve.memReservePagesSet(res, pages);
+  }
+  memReservePagesAdd(res: MemReserve, pages: number): boolean {
+    return this.reserve.memReservePagesAdd(res, pages);
+  }
+  memReservePagesCharge(res: MemReserve, pages: number): boolean {
+    return this.reserve.memReservePagesCharge(res, pages);
+  }
+  memReserveKmallocSet(res: MemReserve, bytes: number): boolean {
+    return this.reserve.memReserveKmallocSet(res, bytes);
+  }
+  memReserveKmallocCharge(res: MemReserve, bytes: number): boolean {
+    return this.reserve.memReserveKmallocCharge(res, bytes);
+  }
+  memReserveKmemCacheSet(res: MemReserve, s: KmemCache, objects: number): boolean {
+    return this.reserve.memReserveKmemCacheSet(res, s, objects);
+  }
+  memReserveKmemCacheCharge(res: MemReserve, s: KmemCache, objects: number): boolean {
+    return this.reserve.memReserveKmemCacheCharge(res, s, objects);
+  }
+  kmallocEstimateObjs(gfp: number, size: number, count: number): number {
+    return this.reserve.kmallocEstimateObjs(gfp, size, count);
+  }
+  kmallocEstimateBytes(gfp: number, bytes: number): number {
+    return this.reserve.kmallocEstimateBytes(gfp, bytes);
+  }
+  kmemAllocEstimate(s: KmemCache, gfp: number, objects: number): number {
+    return this.reserve.kmemAllocEstimate(s, gfp, objects);
+  }
+  /** /proc/reserve_info. */
+  reserveInfo(): string {
+    return this.reserve.reserveInfo();
+  }
+  // --- end of memory reserves (Zijlstra) ---
 
   // --- virtual compound pages (seeds 001, 002) ---------------------------------------------------------
 
