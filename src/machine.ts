@@ -28,6 +28,7 @@ import { Vmalloc, VM_MAP } from './mm/vmalloc.js';
 import { VmapBlocks } from './mm/vmap_block.js';
 import { Kvmalloc } from './mm/util.js';
 import { Vcompound } from './mm/vcompound.js';
+import { Mempools, type Mempool, type MempoolAllocFn, type MempoolFreeFn } from './mm/mempool.js';
 import { compoundNthPage, compoundOrder, pageVcompound } from './mm/compound.js';
 import { kernelVersionCode } from './config.js';
 import { pagePtr } from './trace/events.js';
@@ -118,6 +119,8 @@ export class Machine {
   readonly vmscan: Vmscan;
   readonly oom: OomKiller;
   private netState: Net | undefined;
+  /** mempool_t (mm/mempool.c): the live pools and their functions. */
+  readonly mempool: Mempools;
   /** Bytes of allocator metadata: mem_map with its list heads, and the pageblock bitmap. */
   metadataBytes(): number {
     return this.mm.bytes + this.buddy.pageblockFlags.byteLength;
@@ -224,6 +227,16 @@ export class Machine {
     this.oom = new OomKiller({
       anon: this.anon, sched: this.sched, printk: this.printk, events: this.events, zones: this.zones, swap: this.swap,
       totalramPages: this.totalramPages, showMemState: () => this.showMemState(),
+    });
+    // --- mempools: a task waiting in mempool_alloc lets model time pass, and the background threads run.
+    this.mempool = new Mempools({
+      slab: this.slab, pa: this.pa, sched: this.sched, printk: this.printk, clock: this.clock, bitsPerLong: cfg.arch.bitsPerLong,
+      sleep: (maxNs, woken) => {
+        const w = this.clock.sleep(maxNs, woken);
+        this.runDaemons();
+        return w;
+      },
+      formatAddr: (a) => this.formatAddr(a),
     });
     this.pa.showMemState = () => this.showMemState();
     const hooks = this.pa.hooks;
@@ -642,6 +655,46 @@ export class Machine {
   kvrealloc(p: number, size: number, gfp: number = GFP.KERNEL, caller?: string): number {
     return this.util.kvrealloc(p, size, gfp, caller);
   }
+  // --- mempools (mm/mempool.c) ---------------------------------------------------------------------------
+  // An element is a number (object address, or pfn for page pools); null is "no element".
+
+  /** mempool_create(min_nr, alloc_fn, free_fn, pool_data): preallocates min_nr with GFP_KERNEL; null if that fails. */
+  mempoolCreate(minNr: number, alloc: MempoolAllocFn, free: MempoolFreeFn): Mempool | null {
+    return this.mempool.create(minNr, alloc, free);
+  }
+  /** mempool_create_slab_pool(min_nr, kc). */
+  mempoolCreateSlabPool(minNr: number, cache: KmemCache): Mempool | null {
+    return this.mempool.createSlabPool(minNr, cache);
+  }
+  /** mempool_create_kmalloc_pool(min_nr, size). */
+  mempoolCreateKmallocPool(minNr: number, size: number): Mempool | null {
+    return this.mempool.createKmallocPool(minNr, size);
+  }
+  /** mempool_create_page_pool(min_nr, order): elements are pfns. */
+  mempoolCreatePagePool(minNr: number, order: number): Mempool | null {
+    return this.mempool.createPagePool(minNr, order);
+  }
+  /** mempool_alloc(pool, gfp): an element, or null (non-blocking gfp, or the model's bounded wait ran out). */
+  mempoolAlloc(pool: Mempool, gfp: number): number | null {
+    return this.mempool.alloc(pool, gfp);
+  }
+  /** mempool_alloc_preallocated(pool): a reserved element, or null. */
+  mempoolAllocPreallocated(pool: Mempool): number | null {
+    return this.mempool.allocPreallocated(pool);
+  }
+  /** mempool_free(element, pool): null is a no-op. */
+  mempoolFree(element: number | null, pool: Mempool): void {
+    this.mempool.free(element, pool);
+  }
+  /** mempool_resize(pool, new_min_nr): 0, or -ENOMEM if the new elements array could not be allocated. */
+  mempoolResize(pool: Mempool, newMinNr: number): number {
+    return this.mempool.resize(pool, newMinNr);
+  }
+  /** mempool_destroy(pool): null is a no-op. */
+  mempoolDestroy(pool: Mempool | null): void {
+    this.mempool.destroy(pool);
+  }
+
   // --- user memory: files and anonymous memory --------------------------------------------------------
 
   /** Mount a filesystem on a block device that reads and writes a page in the given times (ns). */
@@ -1051,6 +1104,7 @@ export class Machine {
     this.lru.checkInvariants(errs);
     this.rmap.checkInvariants(errs);
     this.wb.checkInvariants(errs);
+    this.mempool.checkInvariants(errs);
     this.compaction.checkInvariants(errs);
     for (const t of this.pgtable.tablePfns()) {
       if ((mm.flags[t] & PGTY_MASK) !== PGTY_TABLE || mm.refcount[t] !== 1) errs.push(`page table pfn ${t} is not a PageTable page with one reference`);
