@@ -157,6 +157,10 @@ export class Machine {
     });
     this.memblockFreeAll();
     this.initWatermarks();
+    // While a task sleeps in the model, the daemons get to run (as they would on other CPUs).
+    this.clock.idle = () => {
+      if (this.pa.daemonsPending) this.runDaemons();
+    };
     const wordSize = cfg.arch.bitsPerLong === 64 ? 8 : 4;
     this.slub = new Slub({
       mm: this.mm, pa: this.pa, mem: this.mem, directMap: this.directMap, sched: this.sched, printk: this.printk,
@@ -774,7 +778,7 @@ export class Machine {
    * swapon of a swap file on NFS: the swap device (config `swap`) does its IO through the network
    * (SWP_FS_OPS). `deps` chooses where the transport's memory comes from (fs/nfs_swap.ts).
    */
-  swapActivateNfs(opts: NfsSwapOptions, deps: Partial<Pick<NfsSwapDeps, 'design' | 'reserves' | 'rpcPool' | 'txPool'>> = {}): NfsSwapFile {
+  swapActivateNfs(opts: NfsSwapOptions, setup: (rpcTasks: KmemCache) => Partial<Pick<NfsSwapDeps, 'design' | 'reserves' | 'rpcPool' | 'txPool'>> = () => ({})): NfsSwapFile {
     if (!this.swap) throw new Error('swapActivateNfs: the machine has no swap (config swap: SIZE)');
     const net = this.net;
     const cache = this.slub.kmemCacheCreate('rpc_tasks', RPC_TASK_SIZE, { flags: SLAB_HWCACHE_ALIGN })!;
@@ -785,7 +789,7 @@ export class Machine {
     };
     const file = new NfsSwapFile({
       policy: this.cfg.policy, design: 'plain', clock: this.clock, sched: this.sched, pa: this.pa, skb: net.skb, socks: net.socks,
-      dev: net.dev, rpcTask, opts, ...deps,
+      dev: net.dev, rpcTask, opts, ...setup(cache),
     });
     this.swap.rw = file;
     return file;

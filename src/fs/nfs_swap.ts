@@ -39,6 +39,9 @@ import type { Policy } from '../config.js';
 export const NFS_WRITE_CALL_HDR = 256;
 /** The WRITE reply as it arrives: one packet. */
 export const NFS_WRITE_REPLY_LEN = 1500;
+/** A congested writer's wait (io_schedule_timeout(5 * HZ), as mempool_alloc), and how many the model allows. */
+const CONGESTION_WAIT_NS = 5_000_000_000;
+const CONGESTION_MAX_ROUNDS = 12;
 /** rpc_delay(task, HZ >> 4) after -ENOMEM from xprt_transmit. */
 const RPC_NOMEM_DELAY_NS = 62_500_000;
 
@@ -46,6 +49,11 @@ export type SwapTransportDesign = 'plain' | 'mem_reserve' | 'mempool';
 
 export interface NfsSwapOptions {
   slots: number;
+  /**
+   * Calls outstanding (in flight and in the backlog) at which the transport is congested: a further writer
+   * waits, as mainline's swap writes wait for the NFS client's mempools and request slots.
+   */
+  maxOutstanding: number;
   rttNs: number;
   wireNsPerPage: number;
   timeoNs: number;
@@ -103,6 +111,8 @@ export class NfsSwapFile implements SwapRw {
   readonly stats = {
     /** Writes asked for; refused for want of an rpc_task (the page stays dirty); started. */
     writes: 0, refused: 0, started: 0,
+    /** Waits of writers for a congested transport (maxOutstanding calls already). */
+    congested: 0,
     /** Transmit skbs that could not be had (the call waits HZ>>4); calls sent; replies lost; retransmissions. */
     txFailures: 0, sent: 0, repliesLost: 0, retransmits: 0,
     /** Writes completed (the page is clean and can be freed); most calls in flight and in the backlog. */
@@ -127,9 +137,24 @@ export class NfsSwapFile implements SwapRw {
     return this.backlog.length;
   }
 
+  /** maxOutstanding calls are outstanding: a writer would wait. */
+  congested(): boolean {
+    return this.inflight.size + this.backlog.length >= this.d.opts.maxOutstanding;
+  }
+
   /** swap_rw: one WRITE RPC for the page. False (the page stays dirty) if no rpc_task can be had now. */
   write(pfn: number, _slot: number, end: (pfn: number) => void): boolean {
     this.stats.writes++;
+    // Congested: the writer sleeps until a call completes (the kernel's writers wait for the client's
+    // mempool elements, or for request slots, for as long as it takes; the model gives up after a minute).
+    const room = () => !this.congested();
+    for (let round = 0; !room(); round++) {
+      this.stats.congested++;
+      // kswapd does not wait: in the model it runs on the stack of the task that woke it, and its wait would
+      // stop that task as well; it skips the congested device instead, as reclaim did before 4.x.
+      if (round === CONGESTION_MAX_ROUNDS || this.d.sched.current.flags & PF_KTHREAD) return false;
+      this.d.clock.sleep(CONGESTION_WAIT_NS, room);
+    }
     const rpc: Rpc = { xid: this.nextXid++, pfn, task: 0, charged: false, pooled: false, tx: null, end };
     if (!this.allocTask(rpc)) {
       this.stats.refused++;
@@ -197,7 +222,17 @@ export class NfsSwapFile implements SwapRw {
     this.kickQueued = true;
     this.d.clock.addTimer(at, () => {
       this.kickQueued = false;
-      this.d.sched.runAs(this.rpciod, () => this.kick());
+      this.d.sched.runAs(this.rpciod, () => {
+        // A swapper call's transmission continues the write that reclaim (PF_MEMALLOC) started: from 3.6 it
+        // runs under memalloc_noreclaim too, so it takes the reserves instead of recursing into reclaim.
+        const swapper = this.d.policy.reserves !== 'none' && this.d.design !== 'mempool';
+        const flags = swapper ? this.d.sched.memallocNoreclaimSave() : 0;
+        try {
+          this.kick();
+        } finally {
+          if (swapper) this.d.sched.memallocNoreclaimRestore(flags);
+        }
+      });
     });
   }
 

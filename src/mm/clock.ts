@@ -7,10 +7,13 @@
  * callback due at a model time, run in due order whenever the model lets time pass (`sleep`, or the
  * machine's tick). A sleeping task (`sleep`, as schedule_timeout/io_schedule_timeout) lets the timers up to
  * its deadline run, and wakes early once its condition holds (as a wake_up on its wait queue would).
- * Departures: timers run in the context of whoever lets time pass (the model has one thread); ties run in
- * the order they were added.
+ * Departures: timers run in the context of whoever lets time pass (the model has one thread), on its stack;
+ * ties run in the order they were added.
  */
 export type TimerFn = () => void;
+
+/** How deep timer callbacks that sleep may nest. */
+const MAX_TIMER_DEPTH = 8;
 
 export class Clock {
   /** Nanoseconds since boot. */
@@ -20,7 +23,13 @@ export class Clock {
   private fns: TimerFn[] = [];
   private ids: number[] = [];
   private nextId = 1;
-  private running = false;
+  /**
+   * What the other threads do while the caller sleeps (the machine's daemons: kswapd, kcompactd, writeback
+   * completions). Called after each timer a sleeper lets run, and at its wake-up.
+   */
+  idle: (() => void) | undefined;
+  /** Timer callbacks on the stack (a callback that sleeps lets later timers run inside it). */
+  private depth = 0;
 
   constructor() {
     // A double field from the start (V8 fixes a field's representation at its first store, and a later 0
@@ -71,10 +80,15 @@ export class Clock {
     return this.dues.length ? this.dues[0] : Infinity;
   }
 
-  /** Run every timer due by now, in due order (a timer may add more; those due by now run too). */
+  /**
+   * Run every timer due by now, in due order (a timer may add more; those due by now run too). A callback
+   * that sleeps (a kernel thread's work blocking in reclaim) lets the timers after it run meanwhile, as other
+   * CPUs and softirqs would; each is taken off the queue before it runs, so none runs twice. Nesting stops at
+   * MAX_TIMER_DEPTH, beyond which a sleeper just lets the time pass.
+   */
   runTimers(): number {
-    if (this.running) return 0; // a timer that lets time pass does not run the queue again from inside
-    this.running = true;
+    if (this.depth >= MAX_TIMER_DEPTH) return 0;
+    this.depth++;
     let n = 0;
     try {
       while (this.dues.length && this.dues[0] <= this.ns) {
@@ -86,7 +100,7 @@ export class Clock {
         n++;
       }
     } finally {
-      this.running = false;
+      this.depth--;
     }
     return n;
   }
@@ -98,12 +112,14 @@ export class Clock {
   sleep(maxNs: number, woken: () => boolean = () => false): boolean {
     const deadline = this.ns + maxNs;
     if (woken()) return true;
-    while (!this.running && this.dues.length && this.dues[0] <= deadline) {
+    while (this.depth < MAX_TIMER_DEPTH && this.dues.length && this.dues[0] <= deadline) {
       if (this.dues[0] > this.ns) this.ns = this.dues[0];
       this.runTimers();
+      this.idle?.();
       if (woken()) return true;
     }
     if (deadline > this.ns) this.ns = deadline;
+    this.idle?.();
     return woken();
   }
 }

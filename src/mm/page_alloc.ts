@@ -54,6 +54,9 @@ const __GFP_ZERO = GFP.ZERO;
 const __GFP_COMP = GFP.COMP;
 /** The gfp bits gfpFast is indexed by: __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE. */
 const GFP_FAST_BITS = 0x1f;
+/** nopage_rs: warn_alloc's ratelimit (DEFAULT_RATELIMIT_INTERVAL 5 * HZ, DEFAULT_RATELIMIT_BURST 10). */
+const NOPAGE_RS_INTERVAL_NS = 5_000_000_000;
+const NOPAGE_RS_BURST = 10;
 /** Task flags that take an allocation off the fast path: memalloc scopes, and the lockdep checks of fs locks. */
 const PF_FAST_EXCLUDED = PF_MEMALLOC_NOFS | PF_MEMALLOC_NOIO | PF_MODEL_FS_LOCK | PF_MODEL_IO_PATH;
 
@@ -714,6 +717,28 @@ export class PageAlloc {
     return NO_PAGE;
   }
 
+  /**
+   * __ratelimit(&nopage_rs): at most DEFAULT_RATELIMIT_BURST (10) reports per DEFAULT_RATELIMIT_INTERVAL
+   * (5 s); a new interval first says how many were suppressed.
+   */
+  private nopageRatelimit(): boolean {
+    const rs = this.nopageRs;
+    const now = this.clock.ns;
+    if (now - rs.begin >= NOPAGE_RS_INTERVAL_NS) {
+      if (rs.missed) this.printk.printk(`warn_alloc: ${rs.missed} callbacks suppressed`);
+      rs.begin = now;
+      rs.printed = 0;
+      rs.missed = 0;
+    }
+    if (rs.printed < NOPAGE_RS_BURST) {
+      rs.printed++;
+      return true;
+    }
+    rs.missed++;
+    return false;
+  }
+  private readonly nopageRs = { begin: 0, printed: 0, missed: 0 };
+
   /** warn_alloc() for a page allocation: the kernel's failure report, unless __GFP_NOWARN. */
   warnAlloc(gfp: number, order: number): void {
     this.warnAllocMsg(gfp, 'page allocation failure', `page allocation failure: order:${order}`);
@@ -721,7 +746,7 @@ export class PageAlloc {
 
   /** warn_alloc(gfp, NULL, fmt, ...): `comm: <message>, mode:...`, the CPU line and the free areas. */
   warnAllocMsg(gfp: number, kind: string, message: string): void {
-    if (gfp & GFP.NOWARN) return;
+    if (gfp & GFP.NOWARN || !this.nopageRatelimit()) return;
     const t = this.sched.current;
     this.printk.warn(kind, [
       `${t.comm}: ${message}, mode:${formatGfpMode(gfp)}, nodemask=(null)`,

@@ -19,7 +19,7 @@ export class Printk {
   readonly lines: string[] = [];
   /** Reports logged so far, by their first line's kind (e.g. 'Bad page state'). */
   readonly reportCounts = new Map<string, number>();
-  /** Keep at most this many lines (the ring buffer); older ones are dropped. */
+  /** Keep this many lines (the ring buffer, up to an eighth more between trims); older ones are dropped. */
   maxLines = 100_000;
   private readonly clock: Clock;
   strict: boolean;
@@ -33,7 +33,8 @@ export class Printk {
     const [s, us] = this.clock.secsUsecs();
     const stamp = `[${String(s).padStart(5)}.${String(us).padStart(6, '0')}] `;
     for (const line of text.split('\n')) this.lines.push(stamp + line);
-    if (this.lines.length > this.maxLines) this.lines.splice(0, this.lines.length - this.maxLines);
+    // The oldest lines go in chunks (splicing one line at a time off a full log would cost O(maxLines) per line).
+    if (this.lines.length > this.maxLines + (this.maxLines >> 3)) this.lines.splice(0, this.lines.length - this.maxLines);
   }
 
   /** A warning (WARN, allocation failure): logged, never thrown. */

@@ -18,6 +18,8 @@ import { PAGE_SIZE } from './page.js';
  */
 export interface SwapRw {
   write(pfn: number, slot: number, endWrite: (pfn: number) => void): boolean;
+  /** The device takes no more writes now (inode_write_congested for a swap file's backing device). */
+  congested(): boolean;
 }
 
 export class SwapInfo {

@@ -410,6 +410,13 @@ export class Vmscan {
   private throttleWriteback(): void {
     const d = this.d;
     if (!d.wb.inFlight) return;
+    // kswapd runs on the stack of the task that woke it (see kswapdRun): its sleep would stop that task too.
+    // It yields instead: it ends this pass, and the writes it waits for complete while the task goes on.
+    if (d.sched.current === this.kswapdTask) {
+      this.stats.throttled++;
+      d.wb.complete();
+      return;
+    }
     // Until the next timed write completes, or a write ended by its device (a timer) completes: the
     // timers due meanwhile run.
     const start = d.clock.ns;
@@ -426,7 +433,9 @@ export class Vmscan {
     const d = this.d;
     const lru = d.lru;
     const idx = sc.reclaimIdx;
-    const canAnon = sc.maySwap && d.swap !== undefined && d.swap.free > 0;
+    // kswapd leaves anon alone while the swap file's device is congested (it cannot wait for it: see
+    // throttleWriteback), as reclaim skipped congested devices before 4.x (may_write_to_inode).
+    const canAnon = sc.maySwap && d.swap !== undefined && d.swap.free > 0 && !(sc.kswapd && d.swap.rw?.congested());
     let anonPrio = d.swappiness;
     let filePrio = 200 - d.swappiness;
     const inactiveFile = lru.size(LRU_INACTIVE_FILE, idx);

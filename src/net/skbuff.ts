@@ -112,6 +112,11 @@ export class Skbuff {
     this.d = d;
   }
 
+  /** skbuff_head_cache. */
+  get headCache(): KmemCache {
+    return this.d.headCache;
+  }
+
   /**
    * __alloc_skb(size, gfp, flags): the head, then the data through kmalloc_reserve. `reserve` is the
    * mem_reserve an emergency data allocation is charged to (mem_reserve policy), `pool` a driver's buffer
