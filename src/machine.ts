@@ -14,7 +14,7 @@ import { Clock } from './mm/clock.js';
 import { DirectMap, PhysMem } from './mm/memory.js';
 import {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, MemMap, NO_PAGE, NR_PAGE_ORDERS, PAGE_SIZE, PG_HEAD,
-  PG_RESERVED, PG_TAIL, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PGTY_TABLE, ZONE_SHIFT,
+  PG_PFMEMALLOC, PG_RESERVED, PG_TAIL, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PGTY_TABLE, ZONE_SHIFT,
 } from './mm/page.js';
 import { PageAlloc } from './mm/page_alloc.js';
 import { Pcp } from './mm/pcp.js';
@@ -165,7 +165,7 @@ export class Machine {
     this.slub = new Slub({
       mm: this.mm, pa: this.pa, mem: this.mem, directMap: this.directMap, sched: this.sched, printk: this.printk,
       trace: this.trace, clock: this.clock, nrCpus: cfg.nrCpus, wordSize, slubDebug: cfg.slubDebug,
-      formatAddr: (a) => this.formatAddr(a),
+      formatAddr: (a) => this.formatAddr(a), strictReserve: cfg.policy.reserves === 'mem_reserve',
     });
     this.slab = new SlabCommon({
       mm: this.mm, pa: this.pa, slub: this.slub, mem: this.mem, directMap: this.directMap, printk: this.printk,
@@ -750,7 +750,10 @@ export class Machine {
     if (!this.netState) {
       const headCache = this.slub.kmemCacheCreate('skbuff_head_cache', SKB_STRUCT_SIZE, { flags: SLAB_HWCACHE_ALIGN })!;
       let socks: Sockets | undefined;
-      const skb = new Skbuff({ slab: this.slab, pa: this.pa, policy: this.cfg.policy, headCache, memallocSocks: () => socks!.memallocSocks });
+      const skb = new Skbuff({
+        slab: this.slab, pa: this.pa, policy: this.cfg.policy, headCache, memallocSocks: () => socks!.memallocSocks,
+        isPfmemalloc: (addr) => (this.mm.flags[this.virtToHeadPage(addr)] & PG_PFMEMALLOC) !== 0,
+      });
       socks = new Sockets(skb, this.cfg.policy);
       this.netState = { skb, socks, dev: new NetDevice('eth0', skb, socks, this.sched) };
     }

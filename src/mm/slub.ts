@@ -289,6 +289,11 @@ export interface SlubDeps {
   /** slub_debug= for every cache: a string of F (consistency), Z (red zone), P (poison), U (user tracking). */
   slubDebug: string;
   formatAddr: (addr: number) => string;
+  /**
+   * Zijlstra's design (policy mem_reserve): a CPU slab from the reserve sends every allocation to the slow
+   * path (his `c->reserve`), where pfmemalloc_match() applies, closing mainline's lockless hole.
+   */
+  strictReserve?: boolean;
 }
 
 /** Slab memory per reclaimability, as NR_SLAB_RECLAIMABLE_B / NR_SLAB_UNRECLAIMABLE_B count it (pages). */
@@ -302,6 +307,7 @@ export class Slub {
   readonly counters = new SlabCounters();
   private readonly mm: MemMap;
   private readonly pa: PageAlloc;
+  private readonly strictReserve: boolean;
   private readonly mem: PhysMem;
   private readonly directMap: DirectMap;
   private readonly sched: Sched;
@@ -334,6 +340,7 @@ export class Slub {
   constructor(d: SlubDeps) {
     this.mm = d.mm;
     this.pa = d.pa;
+    this.strictReserve = d.strictReserve === true;
     this.mem = d.mem;
     this.directMap = d.directMap;
     this.sched = d.sched;
@@ -481,7 +488,7 @@ export class Slub {
     const cpu = this.sched.current.cpu;
     const obj = s.cpuFreelist[cpu];
     // 0x100 is __GFP_ZERO: on these few hot lines a literal saves the load an imported constant costs.
-    if (obj !== 0 && (gfp & 0x100) === 0) {
+    if (obj !== 0 && (gfp & 0x100) === 0 && !this.strictReserve) {
       // get_freepointer() of a direct-map object (a virtual slab's goes the general way).
       const phys = obj + s.offset - this.pageOffset;
       if (phys < this.directMapBytes) {
@@ -499,7 +506,7 @@ export class Slub {
       obj = this.allocDebug(s, gfp);
     } else {
       obj = s.cpuFreelist[cpu];
-      if (obj !== 0) {
+      if (obj !== 0 && !(this.strictReserve && !this.pfmemallocMatch(s.cpuSlab[cpu], gfp))) {
         s.cpuFreelist[cpu] = this.readWord(obj + s.offset);
       } else {
         obj = this.slabAllocSlow(s, gfp, cpu);

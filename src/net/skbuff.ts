@@ -12,7 +12,8 @@
  * 'mem_reserve' (Zijlstra): an allocation that needs the reserves must first charge the reserve the caller
  * names (`charge`), strictly: if the charge fails, so does the allocation; freeing the skb uncharges it.
  * Departures: no page-frag caches (netdev_alloc_skb/napi_alloc_skb carve small data areas out of frag pages;
- * here they come from kmalloc, with the same reserve rules), no small-head cache, clones or frags; a receive
+ * here they come from kmalloc, and a receive buffer is pfmemalloc when its slab page is, as a frag is when
+ * its page is), no small-head cache, clones or frags; a receive
  * data area may come from a driver's buffer pool instead (a mempool: dev.ts).
  */
 import { GFP } from '../gfp.js';
@@ -88,6 +89,8 @@ export interface SkbuffDeps {
   headCache: KmemCache;
   /** sk_memalloc_socks(): how many SOCK_MEMALLOC sockets exist. */
   memallocSocks: () => number;
+  /** page_is_pfmemalloc(virt_to_head_page(addr)). */
+  isPfmemalloc: (addr: number) => boolean;
 }
 
 /** SKB_ALLOC_RX: the buffer receives a packet (it may then use the reserves once a memalloc socket exists). */
@@ -146,6 +149,9 @@ export class Skbuff {
       this.stats.failures++;
       return null;
     }
+    // A receive buffer comes from a page-frag cache in the kernel, whose pfmemalloc is its page's: an object
+    // of a pfmemalloc slab (which the lockless fast path hands to anyone) marks the skb the same way.
+    if (flags & SKB_ALLOC_RX && !pool && d.policy.reserves !== 'none' && d.isPfmemalloc(skb.data)) skb.pfmemalloc = true;
     skb.len = size;
     skb.truesize = skb.dataSize + skbDataAlign(SKB_STRUCT_SIZE); // SKB_TRUESIZE
     this.stats.allocs++;
