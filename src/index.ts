@@ -20,3 +20,8 @@ export {
 export type { KmemCacheOptions } from './mm/slub.js';
 export { ZERO_SIZE_PTR, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE } from './mm/slab_common.js';
 export type { ProcName } from './proc/index.js';
+export { MEMPOOL_WAIT_NS, type Mempool, type MempoolAllocFn, type MempoolFreeFn, type MempoolStats } from './mm/mempool.js';
+export type { MemReserve } from './mm/reserve.js';
+export { Sock } from './net/sock.js';
+export type { SkBuff } from './net/skbuff.js';
+export type { NfsSwapFile, NfsSwapOptions } from './fs/nfs_swap.js';

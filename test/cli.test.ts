@@ -45,6 +45,15 @@ describe('mmlab command', () => {
     expect(c.out).not.toContain('Per design and order');
   });
 
+  it('swap-over-network --compare prints the designs\' table: a deadlock without reserves, progress with pfmemalloc', async () => {
+    const r = await mmlab('run', 'swap-over-network', '--compare', '--steps', '600', '--param', 'designs=none,pfmemalloc');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mmlab swap-over-network: x86_64, 2 CPUs, zones DMA 15M, DMA32 \d+M/);
+    expect(r.out).toMatch(/^none\s+deadlock\s+\d+ \(\d+\.\d\d\)/m);
+    expect(r.out).toMatch(/^pfmemalloc\s+progress\s+-\s+\d+/m);
+    expect(r.out).not.toMatch(/writeback made progress/);
+  });
+
   it('runs the mixed scenario and prints a summary with the per-order table', async () => {
     const r = await mmlab('run', 'mixed', '--steps', '20000', '--mem', '256M');
     expect(r.code).toBe(0);
