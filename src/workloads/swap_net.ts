@@ -1,16 +1,20 @@
 /**
  * Scenario `swap-over-network` (seed 004): a machine under heavy anonymous memory pressure whose only swap is
- * a file on NFS. Reclaim must write pages out, and every write needs memory (an rpc_task, a transmit skb, and
- * in softirq a receive buffer for the server's reply) exactly when none is free. Meanwhile ordinary sockets
- * receive traffic that their readers, stuck in reclaim, do not read. Run under each design (designs.ts of
- * this scenario below): no reserves (the kernel before 3.6), mainline pfmemalloc at several min_free_kbytes,
- * Zijlstra's mem_reserve sized by the translation of the transport's demand, and mempools only. Each run
- * reports whether writeback kept making progress or deadlocked (and at which step), pages swapped out,
- * reserve pages used against reserved, ordinary allocations refused the reserve, and pfmemalloc drops.
+ * a file on NFS (fs/nfs_swap.ts). Reclaim must write pages out, and every write needs memory (an rpc_task, a
+ * transmit skb, and in softirq a receive buffer for the server's reply) exactly when none is free. Meanwhile
+ * ordinary connections receive traffic that their readers, busy faulting, fall behind on. Run under each
+ * design of SWAP_NET_DESIGNS: no reserves (the kernel before 3.6), mainline pfmemalloc at several
+ * min_free_kbytes, Zijlstra's mem_reserve sized by the translation of the transport's demand, and mempools
+ * only (sized for the swap path, or for every socket too). Each run reports whether writeback kept making
+ * progress or deadlocked (and at which step), pages swapped out, reserve pages used against reserved,
+ * ordinary allocations refused the reserve, pfmemalloc drops and lost replies.
  *
  * Deadlock: no write completes for DEADLOCK_NS of model time while writes are waiting, or the OOM killer finds
  * nothing to kill (the workload's tasks are oom_score_adj -1000, as a database would be: the kernel would
  * panic "System is deadlocked on memory"). The run stops there.
+ * What decides the outcome is whether receive traffic held by slow readers reaches the atomic reserve
+ * (`traffic` packets a second): at 3000 every design makes progress; from about 5000 the designs that let
+ * that traffic keep reserve memory deadlock at the onset of pressure.
  */
 import type { MachineConfig, Policy } from '../config.js';
 import { GFP } from '../gfp.js';
@@ -23,7 +27,7 @@ import type { NfsSwapDeps, NfsSwapFile, NfsSwapOptions } from '../fs/nfs_swap.js
 import type { Mempool } from '../mm/mempool.js';
 import type { MemReserve } from '../mm/reserve.js';
 import type { KmemCache } from '../mm/slub.js';
-import type { ObjPool, SkbReserve } from '../net/skbuff.js';
+import { SKB_HEAD_OBJECT, type ObjPool, type SkbReserve } from '../net/skbuff.js';
 import type { Sock } from '../net/sock.js';
 import { Sock as SockClass } from '../net/sock.js';
 import { Prng } from './prng.js';
@@ -43,6 +47,12 @@ const RCVBUF = 1 << 20;
 
 /** Thrown by the watchdog to leave a machine that will never recover. */
 class Deadlock extends Error {}
+
+/** True for the watchdog's Deadlock; anything else is rethrown. */
+function isDeadlock(e: unknown): true {
+  if (!(e instanceof Deadlock)) throw e;
+  return true;
+}
 
 export interface SwapNetDesign {
   name: string;
@@ -96,7 +106,7 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
   const opts = transportOptions(params);
   const trafficNs = Math.round(1e9 / Number(params.traffic));
   const net = m.net;
-  // The workload: tasks that grow their heaps through twice the RAM, each with a socket it reads between faults.
+  // The workload: tasks that grow their heaps through twice the RAM, each with connections it reads between faults.
   const ram = m.totalramPages;
   const regionPages = Math.ceil((2 * ram) / TASKS.length);
   const tasks: Array<{ task: Task; am: AnonMm; socks: Sock[]; next: number; stuck: boolean }> = [];
@@ -110,7 +120,7 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
   const acct: ReserveAccount = { reserved: () => sumMin(m), used: () => Math.max(0, sumMin(m) - freePages(m)) };
   const nfs: NfsSwapFile = m.swapActivateNfs(opts, (rpcTasks) => transportMemory(m, d, opts, rpcTasks, tasks.length * CONNECTIONS, acct));
   const reservedPages = acct.reserved();
-  // Ordinary traffic: a packet every 200 us to one of the sockets, whoever is running.
+  // Ordinary traffic: `traffic` packets a second, each to one of the connections, whoever is running.
   const traffic = (): void => {
     const t = tasks[rng.u32() % tasks.length];
     net.dev.receive(t.socks[rng.u32() % CONNECTIONS], 1448);
@@ -162,8 +172,7 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
         try {
           ok = m.sched.runAs(t.task, () => m.anonWrite(t.am, t.next, payload));
         } catch (e) {
-          if (!(e instanceof Deadlock)) throw e;
-          deadlocked = true;
+          deadlocked = isDeadlock(e);
           break;
         }
         t.stuck = !ok;
@@ -178,22 +187,22 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
       if (!t.stuck) for (const sk of t.socks) net.socks.read(sk, 1);
       if (t.next >= regionPages) t.next = 0;
     }
-    if (deadlocked) {
-      deadlockStep = lastProgressStep + 1;
-      deadlockSecs = lastProgressNs / 1e9;
-      step++;
-      break;
+    if (!deadlocked) {
+      try {
+        m.tick(STEP_NS);
+      } catch (e) {
+        deadlocked = isDeadlock(e);
+      }
     }
-    try {
-      m.tick(STEP_NS);
-    } catch (e) {
-      if (!(e instanceof Deadlock)) throw e;
+    if (deadlocked) {
+      // Writeback stopped after the last step that completed a write.
       deadlockStep = lastProgressStep + 1;
       deadlockSecs = lastProgressNs / 1e9;
       step++;
       break;
     }
     sample();
+    // The OOM killer found nobody to kill: the kernel panics, "System is deadlocked on memory".
     const panicked = m.printk.lines.slice(dmesgSeen).some((l) => l.includes('System is deadlocked on memory'));
     dmesgSeen = m.printk.lines.length;
     if (panicked) {
@@ -226,8 +235,8 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
   };
 }
 
-/** The receive buffer of one reply or packet: skb head and the data kmalloc gives a 1448-byte packet. */
-const RX_HEAD = 256;
+/** An skb head, the data area kmalloc gives a 1448-byte packet, and a WRITE call's header area. */
+const SKB_HEAD = SKB_HEAD_OBJECT;
 const RX_DATA = 2048;
 const TX_DATA = 1024;
 /** The reserve a design keeps, and what of it is in use now, in pages. */
@@ -251,7 +260,7 @@ function transportMemory(m: Machine, d: SwapNetDesign, opts: NfsSwapOptions, rpc
     const rpc = m.memReserveInit('rpc_tasks', node);
     const tx = m.memReserveInit('tx skbs', node);
     const rx = m.memReserveInit('rx skbs', node);
-    if (!m.memReserveKmemCacheSet(rpc, rpcTasks, n) || !m.memReserveKmallocSet(tx, n * (RX_HEAD + TX_DATA)) || !m.memReserveKmallocSet(rx, rxN * (RX_HEAD + RX_DATA))) {
+    if (!m.memReserveKmemCacheSet(rpc, rpcTasks, n) || !m.memReserveKmallocSet(tx, n * (SKB_HEAD + TX_DATA)) || !m.memReserveKmallocSet(rx, rxN * (SKB_HEAD + RX_DATA))) {
       throw new Error('swap-over-network: the mem_reserve reserves do not fit in this machine');
     }
     const kmallocRes = (res: MemReserve): SkbReserve => ({
@@ -279,13 +288,13 @@ function transportMemory(m: Machine, d: SwapNetDesign, opts: NfsSwapOptions, rpc
       return { size, alloc: (gfp) => m.mempoolAlloc(p, gfp) ?? 0, free: (x) => m.mempoolFree(x, p) };
     };
     // Every packet an ordinary socket may hold: its rcvbuf over the truesize of one packet.
-    const rxAll = rxN + (d.pools === 'all' ? sockets * Math.floor(RCVBUF / (RX_DATA + RX_HEAD)) : 0);
+    const rxAll = rxN + (d.pools === 'all' ? sockets * Math.floor(RCVBUF / (RX_DATA + SKB_HEAD)) : 0);
     const head = m.net.skb.headCache;
-    m.net.dev.rxPool = { head: pool(m.mempoolCreateSlabPool(rxAll, head), RX_HEAD), data: pool(m.mempoolCreateKmallocPool(rxAll, RX_DATA), RX_DATA) };
+    m.net.dev.rxPool = { head: pool(m.mempoolCreateSlabPool(rxAll, head), SKB_HEAD), data: pool(m.mempoolCreateKmallocPool(rxAll, RX_DATA), RX_DATA) };
     const deps: Partial<NfsSwapDeps> = {
       design: 'mempool',
       rpcPool: pool(m.mempoolCreateSlabPool(n, rpcTasks), rpcTasks.size),
-      txPool: { head: pool(m.mempoolCreateSlabPool(n, head), RX_HEAD), data: pool(m.mempoolCreateKmallocPool(n, TX_DATA), TX_DATA) },
+      txPool: { head: pool(m.mempoolCreateSlabPool(n, head), SKB_HEAD), data: pool(m.mempoolCreateKmallocPool(n, TX_DATA), TX_DATA) },
     };
     // What the pools hold, and what has been taken out of them, in pages.
     const pages = (f: (p: Mempool) => number) => Math.ceil(pools.reduce((s, p, i) => s + f(p) * bytes[i], 0) / PAGE_SIZE);
