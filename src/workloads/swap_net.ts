@@ -117,7 +117,7 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
     tasks.push({ task, am: m.mmapAnon(regionPages, task), socks, next: 0, stuck: false });
   }
   // The page allocator's reserve is the min watermarks, and its use is how far free memory went below them.
-  const acct: ReserveAccount = { reserved: () => sumMin(m), used: () => Math.max(0, sumMin(m) - freePages(m)) };
+  const acct: ReserveAccount = { reserved: () => sumMin(m), used: () => Math.max(0, sumMin(m) - m.freePagesTotal()) };
   const nfs: NfsSwapFile = m.swapActivateNfs(opts, (rpcTasks) => transportMemory(m, d, opts, rpcTasks, tasks.length * CONNECTIONS, acct));
   const reservedPages = acct.reserved();
   // Ordinary traffic: `traffic` packets a second, each to one of the connections, whoever is running.
@@ -313,11 +313,6 @@ function sumMin(m: Machine): number {
   return n;
 }
 
-function freePages(m: Machine): number {
-  let n = 0;
-  for (const z of m.zones) n += z.freePages;
-  return n;
-}
 
 function findDesign(name: string): SwapNetDesign | undefined {
   return SWAP_NET_DESIGNS.find((d) => d.name === name);
