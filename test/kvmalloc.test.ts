@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { formatGfp, GFP, KernelReport, Machine, NO_PAGE, PAGE_SIZE, type MachineConfig, type Policy } from '../src/index.js';
+import { takeAll } from './helpers/exhaust.js';
 
 type Step = Policy['kvmalloc'];
 const K = 1024;
@@ -17,27 +18,13 @@ const settledFree = (m: Machine) => {
   return m.freePagesTotal();
 };
 
-/** Take every free page (the reserves too); the pages, as order-0 pfns. */
-function exhaust(m: Machine): number[] {
-  const held: number[] = [];
-  for (let o = 10; o >= 0; o--) {
-    for (;;) {
-      const p = m.allocPages(GFP.NOWAIT | GFP.MEMALLOC, o);
-      if (p === NO_PAGE) break;
-      if (o > 0) m.splitPage(p, o);
-      for (let i = 0; i < 1 << o; i++) held.push(p + i);
-    }
-  }
-  return held;
-}
-
 /**
  * Leave `n` free pages, none of them next to another: no kmalloc above a page can be served (and the pages
  * are unmovable, so compaction cannot help), while order-0 pages for vmalloc are plenty. With `dirty` the
  * freed pages hold 0xa5 bytes.
  */
 function fragment(m: Machine, n = 2048, dirty = false): void {
-  const odd = exhaust(m).filter((p) => p % 2 === 1).sort((a, b) => a - b);
+  const odd = takeAll(m).filter((p) => p % 2 === 1).sort((a, b) => a - b);
   const step = Math.floor(odd.length / n);
   for (let i = 0; i < n; i++) {
     const pfn = odd[i * step];
@@ -160,7 +147,7 @@ describe('the vmalloc fallback', () => {
 
   it('at most a page, a failed kmalloc returns NULL and never reaches vmalloc; one byte more does', () => {
     const m = boot('6.16');
-    exhaust(m);
+    takeAll(m);
     m.trace.enable(['kmalloc', 'alloc_vmap_area']);
     const gfp = GFP.KERNEL | GFP.NORETRY | GFP.NOWARN;
     expect(m.kvmalloc(PAGE_SIZE, gfp)).toBe(0);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { GFP, KernelReport, Machine, NO_PAGE, type MachineConfig } from '../src/index.js';
 import { MEMPOOL_MODEL_WAIT_ROUNDS, MEMPOOL_WAIT_NS } from '../src/mm/mempool.js';
+import { takeAll } from './helpers/exhaust.js';
 
 const boot = (cfg: MachineConfig = {}) => Machine.boot({ mem: '64M', thp: false, strict: true, ...cfg });
 
@@ -22,20 +23,6 @@ const live = (m: Machine, s: NonNullable<ReturnType<Machine['kmemCacheCreate']>>
   m.slub.flushAll(s);
   return s.totalObjects - m.slub.freeObjects(s);
 };
-
-/** Take every free page (the reserves too); returns them as order-0 pfns. */
-function exhaust(m: Machine): number[] {
-  const held: number[] = [];
-  for (let o = 10; o >= 0; o--) {
-    for (;;) {
-      const p = m.allocPages(GFP.NOWAIT | GFP.MEMALLOC, o);
-      if (p === NO_PAGE) break;
-      if (o > 0) m.splitPage(p, o);
-      for (let i = 0; i < 1 << o; i++) held.push(p + i);
-    }
-  }
-  return held;
-}
 
 /** A generic pool over a counter: elements 100, 101, ...; `fail` makes the backend fail; gfps seen and frees recorded. */
 function counterPool(m: Machine, minNr: number) {
@@ -78,7 +65,7 @@ describe('mempool_create', () => {
     expect(freed).toEqual([3, 2, 1]); // mempool_exit takes them LIFO
     // A page pool on a machine with nothing free: null, and nothing kept.
     const m2 = boot();
-    const held = exhaust(m2);
+    const held = takeAll(m2);
     expect(m2.mempoolCreatePagePool(4, 0)).toBeNull();
     expect(m2.mempool.pools.size).toBe(0);
     m2.releasePages(held);
@@ -104,7 +91,7 @@ describe('mempool_alloc', () => {
     const m = boot();
     const pool = m.mempoolCreatePagePool(4, 0)!;
     const reserved = pool.present();
-    const held = exhaust(m);
+    const held = takeAll(m);
     const got = [0, 1, 2, 3].map(() => m.mempoolAlloc(pool, GFP.ATOMIC));
     expect(got).toEqual([reserved[3], reserved[2], reserved[1], reserved[0]]);
     expect(m.mempoolAlloc(pool, GFP.ATOMIC)).toBeNull();

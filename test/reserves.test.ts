@@ -10,16 +10,10 @@ import { NO_PAGE, PG_PFMEMALLOC } from '../src/mm/page.js';
 import { Sock } from '../src/net/sock.js';
 import { runSwapNet, SWAP_NET_DESIGNS, swapNetScenario } from '../src/workloads/swap_net.js';
 import { resolveParams } from '../src/workloads/scenario.js';
+import { exhaust } from './helpers/exhaust.js';
 
 function boot(cfg: MachineConfig = {}): Machine {
   return Machine.boot({ mem: '64M', strict: true, thp: false, ...cfg });
-}
-
-/** Order-0 pages with `gfp` until the allocator says no. */
-function exhaust(m: Machine, gfp = GFP.KERNEL | GFP.NOWARN): number[] {
-  const held: number[] = [];
-  for (let pfn = m.allocPages(gfp, 0); pfn !== NO_PAGE; pfn = m.allocPages(gfp, 0)) held.push(pfn);
-  return held;
 }
 
 /** The top populated zone, where GFP_KERNEL allocations stop. */

@@ -15,6 +15,7 @@ import {
   SLAB_ACCOUNT, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE,
   SLAB_STORE_USER, type KmemCache,
 } from '../src/mm/slub.js';
+import { exhaust } from './helpers/exhaust.js';
 
 const DEBUG = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY_CHECKS;
 const MiB = 1 << 20;
@@ -31,16 +32,6 @@ function cacheName(m: Machine, addr: number): string | undefined {
 /** Pages the page allocator could hand out: the buddy lists and the per-CPU lists. */
 function freeAndPcp(m: Machine): number {
   return m.freePagesTotal() + m.pcpPagesTotal();
-}
-
-/** Allocate order-0 pages until the allocator says no. */
-function exhaust(m: Machine, gfp = GFP.KERNEL | GFP.NOWARN): number[] {
-  const held: number[] = [];
-  for (;;) {
-    const pfn = m.allocPages(gfp, 0);
-    if (pfn === NO_PAGE) return held;
-    held.push(pfn);
-  }
 }
 
 /** dmesg lines without their timestamps. */
