@@ -429,6 +429,16 @@ export class Machine {
     }
   }
 
+  /**
+   * echo KB > /proc/sys/vm/min_free_kbytes (min_free_kbytes_sysctl_handler): the reserve's knob. The marks
+   * and what follows them are set again; the sysctl's minimum is 0.
+   */
+  setMinFreeKbytes(kbytes: number): void {
+    if (!Number.isSafeInteger(kbytes) || kbytes < 0) throw new Error(`min_free_kbytes: expected a whole number of kB >= 0, got ${kbytes}`);
+    this.minFreeKbytes = kbytes;
+    this.setupPerZoneWmarksVar(0);
+  }
+
   /** mem_reserve_root ("total reserve"). */
   get memReserveRoot(): MemReserve {
     return this.reserve.root;

@@ -41,6 +41,20 @@ describe('the page allocator\'s reserve (min watermark)', () => {
     m.checkInvariants();
   });
 
+  it('min_free_kbytes is the knob: raising it raises every lowmem zone\'s min, and ordinary callers stop earlier', () => {
+    const m = boot();
+    const before = m.zones.map((z) => z.wmarkMin());
+    const got = exhaust(m).length;
+    const m2 = boot();
+    const oldMinPages = m2.minFreeKbytes / 4;
+    m2.setMinFreeKbytes(m2.minFreeKbytes * 4);
+    m2.zones.forEach((z, i) => { if (z.managed && z.type !== 'HighMem' && before[i] > 0) expect(z.wmarkMin()).toBeGreaterThan(before[i] * 3); });
+    // Three times the old reserve more is kept back from ordinary callers (half of that, to leave room for
+    // the pcp lists and the lowmem_reserve that differ between the two runs).
+    expect(exhaust(m2).length).toBeLessThan(got - (3 * oldMinPages) / 2);
+    expect(() => m2.setMinFreeKbytes(-1)).toThrow(/min_free_kbytes: expected a whole number of kB >= 0, got -1/);
+  });
+
   it('__GFP_NOMEMALLOC beats __GFP_MEMALLOC and PF_MEMALLOC when a page is really asked for', () => {
     const m = boot();
     exhaust(m);
