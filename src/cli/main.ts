@@ -12,6 +12,7 @@ import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js';
 import { resolveParams, unknownParam, type ScenarioResult } from '../workloads/scenario.js';
+import { capture, CaptureUsageError, defaultCaptureDir, MAX_BUFFER_KB, parseEventList } from '../trace/capture.js';
 import { formatResult } from './report.js';
 import { progressBar } from './progress.js';
 
@@ -19,6 +20,13 @@ import { progressBar } from './progress.js';
 const OUT_TRACE_LINES = 200_000;
 
 class UsageError extends Error {}
+
+interface CaptureOpts {
+  seconds?: string;
+  events?: string;
+  out?: string;
+  bufferKb?: string;
+}
 
 interface RunOpts {
   arch: string;
@@ -38,6 +46,7 @@ interface RunOpts {
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command();
+  let status = 0; // a command's exit status when it is not 0 (capture)
   program
     .name('mmlab')
     .description('An executable model of the Linux kernel memory allocator')
@@ -78,9 +87,38 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       runCommand(name, opts, out, err);
     });
 
+  program
+    .command('capture')
+    .description('record the running kernel\'s kmem and vmalloc tracepoints and /proc snapshots into a directory (root)')
+    .argument('[command...]', 'command to run while capturing, after --; the capture ends when it exits')
+    .option('--seconds <n>', 'how long to capture when there is no command', '5')
+    .option('--events <list>', 'comma list of subsystem:event or subsystem:* (default: the kmem and vmalloc events the model has)')
+    .option('--out <dir>', 'output directory (default: capture-<date>)')
+    .option('--buffer-kb <n>', `per-CPU ring buffer of the tracefs instance in KB, at most ${MAX_BUFFER_KB}`, '4096')
+    .action(async (command: string[], opts: CaptureOpts, cmd: Command) => {
+      const seconds = opts.seconds ?? '5';
+      if (!/^\d+(\.\d+)?$/.test(seconds) || Number(seconds) <= 0) throw new UsageError(`--seconds: expected a positive number, got '${seconds}'`);
+      if (command.length > 0 && cmd.getOptionValueSource('seconds') === 'cli') throw new UsageError('--seconds: not with a command (the capture ends when the command exits)');
+      const bufferKb = int(opts.bufferKb ?? '4096', '--buffer-kb', 1);
+      if (bufferKb > MAX_BUFFER_KB) throw new UsageError(`--buffer-kb: expected at most ${MAX_BUFFER_KB}, got ${bufferKb}`);
+      try {
+        status = await capture({
+          seconds: Number(seconds),
+          events: opts.events === undefined ? undefined : parseEventList(opts.events),
+          out: opts.out ?? defaultCaptureDir(),
+          bufferKb,
+          command: command.length > 0 ? command : undefined,
+          tracefs: process.env.MMLAB_TRACEFS,
+        }, out, err);
+      } catch (e) {
+        if (e instanceof CaptureUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return status;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
