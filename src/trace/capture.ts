@@ -18,7 +18,7 @@
  * non-blocking fd, "drained" is simply EAGAIN after tracing is off, and the kernel closes the fd if we die.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, copyFileSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { read } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -207,7 +207,8 @@ export async function capture(opts: CaptureOptions, out: NodeJS.WritableStream, 
       session.write(join('events', sub, ev, 'enable'), '1\n');
       const fdir = join(dir, 'formats', sub, ev);
       mkdirSync(fdir, { recursive: true });
-      copyFileSync(join(session.path, 'events', sub, ev, 'format'), join(fdir, 'format'));
+      // Not copyFileSync: tracefs files report size 0, and a size-driven copy writes an empty file.
+      writeFileSync(join(fdir, 'format'), readFileSync(join(session.path, 'events', sub, ev, 'format')));
     }
     session.startReader(join(dir, 'trace.txt.gz'));
     session.write('tracing_on', '1\n');
