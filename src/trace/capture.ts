@@ -368,10 +368,11 @@ class Session {
         for (;;) {
           const n = await readOnce();
           if (n > 0) {
-            this.bytes += n;
-            for (let i = 0; i < n; i++) if (buf[i] === 10) this.lines++;
             // Copy: buf is reused by the next read while gzip still holds this chunk.
-            if (!gz.write(Buffer.from(buf.subarray(0, n)))) await new Promise((r) => gz.once('drain', r));
+            const chunk = Buffer.from(buf.subarray(0, n));
+            this.bytes += n;
+            for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines++;
+            if (!gz.write(chunk)) await new Promise((r) => gz.once('drain', r));
             continue;
           }
           // Empty. Once tracing is off, empty means drained: nothing more can arrive.
