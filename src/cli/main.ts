@@ -1,7 +1,8 @@
 /**
  * The mmlab command. `mmlab run [SCENARIO]` boots a machine, runs a scenario and prints a summary (or JSON,
  * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios and
- * the parameters they take (`--param key=value`).
+ * the parameters they take (`--param key=value`); `mmlab capture` records the running kernel's kmem and vmalloc
+ * tracepoints (src/trace/capture.ts).
  * Bad options get one clear message and exit status 2.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -46,7 +47,7 @@ interface RunOpts {
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command();
-  let status = 0; // a command's exit status when it is not 0 (capture)
+  let status = 0; // set by commands whose outcome is not only success or a usage error (capture)
   program
     .name('mmlab')
     .description('An executable model of the Linux kernel memory allocator')
