@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import {
-  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, scanFields,
+  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, OPTIONAL, recordMaker, scanFields,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 
@@ -102,19 +102,30 @@ function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | un
     if (base === undefined) return undefined;
     // alloc_vmap_area prints "va_start: %lu": a decimal address.
     const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
-    return { required: maskOf(base), requiredKeys: base, kinds };
+    const [reqLo, reqHi] = maskOf(base);
+    return { reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0 };
   }
   const kinds = new Map<string, number>();
   for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
   const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
-  return { required: maskOf(keys), requiredKeys: keys, kinds };
+  const all = [...(base ?? []), ...(OPTIONAL[event] ?? []), ...fmt.fields.map((f) => f.name)];
+  const [reqLo, reqHi] = maskOf(keys);
+  return { reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0 };
 }
 
 const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);
 
 /** The line-at-a-time parser: holds the options, the schemas, the line number and the counts. */
 export class TraceParser {
-  readonly stats: ParseStats = { lines: 0, records: 0, byEvent: {}, unknown: {}, malformed: 0, messages: [], skipped: 0 };
+  private readonly st: ParseStats = { lines: 0, records: 0, byEvent: {}, unknown: {}, malformed: 0, messages: [], skipped: 0 };
+  /** Schemas with records, for stats.byEvent (counted per schema: a keyed object store per line is slow). */
+  private readonly counted: Array<[string, EventSchema]> = [];
+
+  /** The counts so far. */
+  get stats(): ParseStats {
+    for (const [ev, schema] of this.counted) this.st.byEvent[ev] = schema.count;
+    return this.st;
+  }
   readonly file: string;
   private readonly lenient: boolean;
   private readonly maxMessages: number;
@@ -145,18 +156,18 @@ export class TraceParser {
    * or (lenient) a malformed one. Throws TraceParseError for a malformed line unless lenient.
    */
   parseLine(line: string): TraceRecord | null {
-    const st = this.stats;
+    const st = this.st;
     const lineNo = ++st.lines;
-    const rec = envelope(line);
-    if (rec === null) {
+    if (!envelope(line)) {
       st.skipped++;
       return null;
     }
-    const schema = this.schemas.get(rec.event);
+    const schema = this.schemas.get(eEvent);
     if (schema === undefined) {
-      st.unknown[rec.event] = (st.unknown[rec.event] ?? 0) + 1;
+      st.unknown[eEvent] = (st.unknown[eEvent] ?? 0) + 1;
       return null;
     }
+    const rec = schema.make(eEvent, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     try {
       scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
     } catch (e) {
@@ -167,9 +178,8 @@ export class TraceParser {
       if (st.messages.length < this.maxMessages) st.messages.push(err.message);
       return null;
     }
-    if (rec.ts === -2) rec.ts = -1;
     st.records++;
-    st.byEvent[rec.event] = (st.byEvent[rec.event] ?? 0) + 1;
+    if (schema.count++ === 0) this.counted.push([rec.event, schema]);
     return rec;
   }
 
@@ -188,7 +198,12 @@ export function parseTrace(
   opts: ParseOptions = {},
 ): AsyncIterable<TraceRecord> & { stats: ParseStats } {
   const p = new TraceParser(opts);
-  return { stats: p.stats, [Symbol.asyncIterator]: () => p.parse(input) };
+  return {
+    get stats() {
+      return p.stats;
+    },
+    [Symbol.asyncIterator]: () => p.parse(input),
+  };
 }
 
 /** A trace file's bytes, or stdin's for '-'. */
@@ -233,22 +248,30 @@ export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>)
   if (rest !== '') yield rest;
 }
 
-/** Where the fields start in the line envelope() last read (module state: parseLine is not re-entrant). */
+// The envelope envelope() last read, and where its fields start (module state: parseLine is not re-entrant,
+// and a record is allocated only once the event is known).
 let fieldStart = 0;
+let eEvent = '';
+let eComm = '';
+let ePid = 0;
+let eTgid: number | undefined;
+let eCpu = 0;
+let eTs = 0;
+let eFlags: string | undefined;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
 /**
- * The envelope of an event line, as a record without its fields (`fieldStart` set), or null for a line that
- * is no event line. A line without envelope (`event: fields`) gets ts -2 (the caller makes it -1).
+ * Reads the envelope of an event line into the e* variables and `fieldStart`; false for a line that is no
+ * event line. A line without envelope (`event: fields`) gets comm '', pid, cpu and ts -1.
  */
-function envelope(s: string): TraceRecord | null {
+function envelope(s: string): boolean {
   const n = s.length;
   let i = 0;
   while (i < n && s.charCodeAt(i) === 32) i++;
-  if (i === n || s.charCodeAt(i) === 35) return null; // blank, '#'
+  if (i === n || s.charCodeAt(i) === 35) return false; // blank, '#'
   // The CPU column " [ddd]" ends the task part; comm may hold spaces and dashes, so find it first.
   let b = s.indexOf(' [', i);
   let cb = -1;
@@ -269,7 +292,7 @@ function envelope(s: string): TraceRecord | null {
   let tgid: number | undefined;
   if (s.charCodeAt(e - 1) === 41) {
     const open = s.lastIndexOf('(', e);
-    if (open < i) return null;
+    if (open < i) return false;
     let t = open + 1;
     while (s.charCodeAt(t) === 32) t++;
     const v = dec(s, t, e - 1);
@@ -279,7 +302,7 @@ function envelope(s: string): TraceRecord | null {
   }
   let d = e;
   while (d > i && isDigit(s.charCodeAt(d - 1))) d--;
-  if (d === e) return null;
+  if (d === e) return false;
   let pid = dec(s, d, e);
   let sep = s.charCodeAt(d - 1);
   if (sep === 47) {
@@ -287,11 +310,11 @@ function envelope(s: string): TraceRecord | null {
     const t = d - 1;
     d = t;
     while (d > i && isDigit(s.charCodeAt(d - 1))) d--;
-    if (d === t) return null;
+    if (d === t) return false;
     tgid = dec(s, d, t);
     sep = s.charCodeAt(d - 1);
   }
-  if (sep !== 45 && sep !== 32) return null;
+  if (sep !== 45 && sep !== 32) return false;
   let ce = d - 1;
   if (sep === 32) while (ce > i && s.charCodeAt(ce - 1) === 32) ce--;
   const comm = s.slice(i, ce);
@@ -307,16 +330,16 @@ function envelope(s: string): TraceRecord | null {
     while (p < n && s.charCodeAt(p) === 32) p++;
     q = p;
     while (q < n && s.charCodeAt(q) !== 32) q++;
-    if (s.charCodeAt(q - 1) !== 58) return null;
+    if (s.charCodeAt(q - 1) !== 58) return false;
   }
   const ts = timestamp(s, p, q - 1);
-  if (ts !== ts) return null;
+  if (ts !== ts) return false;
   // The event name: up to ": " (perf: "kmem:mm_page_alloc:", perhaps after extra spaces).
   p = q;
   while (p < n && s.charCodeAt(p) === 32) p++;
   let colon = s.indexOf(': ', p);
   if (colon < 0) {
-    if (s.charCodeAt(n - 1) !== 58) return null;
+    if (s.charCodeAt(n - 1) !== 58) return false;
     colon = n - 1;
   }
   let evStart = p;
@@ -324,31 +347,33 @@ function envelope(s: string): TraceRecord | null {
   if (sys >= p) evStart = sys + 1;
   const event = s.slice(evStart, colon);
   fieldStart = colon + 1;
-  const rec: TraceRecord = { event, comm, pid, cpu, ts };
-  if (tgid !== undefined) rec.tgid = tgid;
-  if (irqFlags !== undefined) {
-    rec.irqFlags = irqFlags;
-    // trace_print_lat_fmt: irqs-off d/D (X: not supported), need-resched, then h/s/H (hard in soft), z/Z NMI.
-    const c0 = irqFlags.charCodeAt(0);
-    const c2 = irqFlags.charCodeAt(2);
-    rec.irqsOff = c0 === 100 || c0 === 68;
-    rec.inIrq = c2 === 104 || c2 === 72 || c2 === 90;
-    rec.inSoftirq = c2 === 115 || c2 === 72;
-    rec.inNmi = c2 === 122 || c2 === 90;
-  }
-  return rec;
+  eEvent = event;
+  eComm = comm;
+  ePid = pid;
+  eTgid = tgid;
+  eCpu = cpu;
+  eTs = ts;
+  eFlags = irqFlags;
+  return true;
 }
 
 /** "event: fields" without envelope (an identifier, then ": "). */
-function bare(s: string, i: number): TraceRecord | null {
+function bare(s: string, i: number): boolean {
   let j = i;
   for (; j < s.length; j++) {
     const c = s.charCodeAt(j);
     if (!(c === 95 || (c >= 97 && c <= 122) || isDigit(c))) break;
   }
-  if (j === i || s.charCodeAt(j) !== 58 || s.charCodeAt(j + 1) !== 32) return null;
+  if (j === i || s.charCodeAt(j) !== 58 || s.charCodeAt(j + 1) !== 32) return false;
   fieldStart = j + 1;
-  return { event: s.slice(i, j), comm: '', pid: -1, cpu: -1, ts: -2 };
+  eEvent = s.slice(i, j);
+  eComm = '';
+  ePid = -1;
+  eTgid = undefined;
+  eCpu = -1;
+  eTs = -1;
+  eFlags = undefined;
+  return true;
 }
 
 function dec(s: string, j: number, e: number): number {
@@ -362,6 +387,8 @@ function dec(s: string, j: number, e: number): number {
   return v;
 }
 
+const SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+
 /** "secs.frac" (6 digits in ftrace, up to 9 in perf --ns) in ns. */
 function timestamp(s: string, j: number, e: number): number {
   const dot = s.indexOf('.', j);
@@ -370,6 +397,6 @@ function timestamp(s: string, j: number, e: number): number {
   const digits = e - dot - 1;
   if (digits > 9) return NaN;
   const frac = digits === 0 ? 0 : dec(s, dot + 1, e);
-  return secs * 1e9 + frac * 10 ** (9 - digits);
+  return secs * 1e9 + frac * SCALE[digits]!;
 }
 

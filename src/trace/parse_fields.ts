@@ -91,6 +91,9 @@ export interface FieldDef {
   kind: number;
   /** Bit in the seen-mask. */
   bit: number;
+  /** The bit as two int32 masks (bits 0-29, 30 up): float masks wider than 32 bits are slow. */
+  lo: number;
+  hi: number;
 }
 
 const defs: Array<[key: string, prop: string, kind: number]> = [
@@ -110,7 +113,7 @@ const defs: Array<[key: string, prop: string, kind: number]> = [
 ];
 
 /** Known field names. */
-export const FIELDS = new Map<string, FieldDef>(defs.map(([key, prop, kind], bit) => [key, { prop, kind, bit }]));
+export const FIELDS = new Map<string, FieldDef>(defs.map(([key, prop, kind], bit) => [key, { prop, kind, bit, lo: bit < 30 ? 1 << bit : 0, hi: bit < 30 ? 0 : 1 << (bit - 30) }]));
 
 // options/fields prints the struct's field names where TP_printk renamed them: same property, same bit.
 const aliases: Array<[alias: string, key: string, kind: number]> = [
@@ -118,14 +121,18 @@ const aliases: Array<[alias: string, key: string, kind: number]> = [
 ];
 for (const [alias, key, kind] of aliases) FIELDS.set(alias, { ...FIELDS.get(key)!, kind });
 
-/** Seen-mask of field names. */
-export function maskOf(keys: readonly string[]): number {
-  let m = 0;
+/** Seen-masks (lo, hi) of field names. */
+export function maskOf(keys: readonly string[]): [number, number] {
+  let lo = 0;
+  let hi = 0;
   for (const k of keys) {
     const d = FIELDS.get(k);
-    if (d !== undefined) m |= 2 ** d.bit;
+    if (d !== undefined) {
+      lo |= d.lo;
+      hi |= d.hi;
+    }
   }
-  return m;
+  return [lo, hi];
 }
 
 /** The fields a line of each event must have when no format file says otherwise (the oldest kernels' set). */
@@ -152,13 +159,66 @@ export const DEFAULT_REQUIRED: Record<string, readonly string[]> = {
   mm_vmscan_kswapd_wake: ['nid', 'order'],
 };
 
+/** Fields some kernels print besides the required ones. */
+export const OPTIONAL: Record<string, readonly string[]> = {
+  mm_page_alloc: ['page'],
+  mm_page_free: ['page'],
+  mm_page_free_batched: ['page', 'order'],
+  mm_page_alloc_zone_locked: ['page', 'percpu_refill'],
+  mm_page_pcpu_drain: ['page'],
+  mm_page_alloc_extfrag: ['page', 'pageblock_order', 'fragmenting', 'change_ownership'],
+  kmalloc: ['node', 'accounted'],
+  kmalloc_node: ['accounted'],
+  kmem_cache_alloc: ['name', 'node', 'accounted'],
+  kmem_cache_alloc_node: ['name', 'accounted'],
+  kmem_cache_free: ['name'],
+};
+
 /** How one event's payload is read. */
 export interface EventSchema {
-  required: number;
+  reqLo: number;
+  reqHi: number;
   /** Required field names in print order, to name the first one missing. */
   requiredKeys: readonly string[];
   /** Per-field kind overrides from a format file (e.g. `pfn=%lu`, or a field the parser does not know). */
   kinds?: Map<string, number>;
+  /**
+   * The fields in the order the last lines printed them, learnt as lines are read: a line that follows it
+   * is read with one startsWith per field instead of a scan for '=' and a map lookup.
+   */
+  order: Array<{ keyEq: string; key: string; def: FieldDef | undefined }>;
+  /** Records read. */
+  count: number;
+  /** A new record with the envelope's values and every field of the event (undefined until read). */
+  make: MakeRecord;
+}
+
+export type MakeRecord = (
+  event: string, comm: string, pid: number, tgid: number | undefined, cpu: number, ts: number, irqFlags: string | undefined,
+) => TraceRecord;
+
+/**
+ * A record factory for an event's fields: one object literal with every property, so that all records of an
+ * event share one hidden class and the field stores stay fast (a record grown property by property is not).
+ */
+export function recordMaker(keys: readonly string[]): MakeRecord {
+  const props = new Set<string>();
+  for (const k of keys) {
+    const p = FIELDS.get(k)?.prop;
+    if (p) props.add(p);
+  }
+  props.add('failed');
+  const body = [...props].map((p) => `${p}: undefined`).join(', ');
+  // trace_print_lat_fmt: irqs-off d/D (X: not supported), need-resched, then h/s/H (hard in soft), z/Z NMI.
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return new Function('event', 'comm', 'pid', 'tgid', 'cpu', 'ts', 'f', `
+    const c0 = f === undefined ? 0 : f.charCodeAt(0), c2 = f === undefined ? 0 : f.charCodeAt(2);
+    return { event, comm, pid, tgid, cpu, ts, irqFlags: f,
+      irqsOff: f === undefined ? undefined : c0 === 100 || c0 === 68,
+      inIrq: f === undefined ? undefined : c2 === 104 || c2 === 72 || c2 === 90,
+      inSoftirq: f === undefined ? undefined : c2 === 115 || c2 === 72,
+      inNmi: f === undefined ? undefined : c2 === 122 || c2 === 90,
+      ${body}, extra: undefined };`) as MakeRecord;
 }
 
 /** A field that did not parse: the caller turns it into a TraceParseError with the file and line. */
@@ -185,7 +245,10 @@ export interface FieldOptions {
 export function scanFields(rec: Record<string, unknown>, s: string, i: number, schema: EventSchema, o: FieldOptions): void {
   const n = s.length;
   const kinds = schema.kinds;
-  let seen = 0;
+  const order = schema.order;
+  let oi = 0;
+  let seenLo = 0;
+  let seenHi = 0;
   let pageNull = false;
   while (i < n) {
     let c = s.charCodeAt(i);
@@ -193,24 +256,36 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       i++;
       continue;
     }
-    let k = i;
-    while (k < n && (c = s.charCodeAt(k)) !== 61 && c !== 32) k++;
     let key: string;
     let vs: number;
-    if (c === 61) {
-      key = s.slice(i, k);
-      vs = k + 1;
-    } else if (s.charCodeAt(k - 1) === 58 && k < n) {
-      // "va_start: %lu" (alloc_vmap_area): the key ends with ':' and the value follows a space.
-      key = s.slice(i, k - 1);
-      vs = k + 1;
-      while (vs < n && s.charCodeAt(vs) === 32) vs++;
+    let def: FieldDef | undefined;
+    const ex = oi < order.length ? order[oi] : undefined;
+    if (ex !== undefined && s.startsWith(ex.keyEq, i)) {
+      key = ex.key;
+      def = ex.def;
+      vs = i + ex.keyEq.length;
+      oi++;
     } else {
-      i = k; // a word that is no field (a format's literal text): skip it
-      continue;
+      let k = i;
+      while (k < n && (c = s.charCodeAt(k)) !== 61 && c !== 32) k++;
+      if (c === 61) {
+        key = s.slice(i, k);
+        vs = k + 1;
+        order[oi++] = { keyEq: key + '=', key, def: FIELDS.get(key) };
+      } else if (s.charCodeAt(k - 1) === 58 && k < n) {
+        // "va_start: %lu" (alloc_vmap_area): the key ends with ':' and the value follows a space.
+        key = s.slice(i, k - 1);
+        vs = k + 1;
+        while (vs < n && s.charCodeAt(vs) === 32) vs++;
+        order[oi++] = { keyEq: s.slice(i, vs), key, def: FIELDS.get(key) };
+      } else {
+        i = k; // a word that is no field (a format's literal text): skip it
+        continue;
+      }
+      def = FIELDS.get(key);
     }
-    let e = vs;
-    while (e < n && s.charCodeAt(e) !== 32) e++;
+    let e = s.indexOf(' ', vs);
+    if (e < 0) e = n;
     let ve = e;
     if (ve > vs && s.charCodeAt(ve - 1) === 44) ve--; // "zone_end=0x..., mode="
     // options/fields prints "name=0xcc0 (3264)": the decimal in parentheses is the signed value.
@@ -225,7 +300,6 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       }
     }
     i = e;
-    const def = FIELDS.get(key);
     const kind = kinds?.get(key) ?? (def === undefined ? -1 : def.kind);
     if (def === undefined) {
       (rec.extra ??= {} as Record<string, string | number>);
@@ -233,7 +307,8 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
         kind === -1 || kind === K_STR ? s.slice(vs, ve) : num(s, vs, ve, ds, de, kind, key);
       continue;
     }
-    seen |= 2 ** def.bit;
+    seenLo |= def.lo;
+    seenHi |= def.hi;
     switch (kind) {
       case K_PAGE:
         pageNull = isNullPtr(s, vs, ve);
@@ -280,9 +355,10 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       }
     }
   }
-  if ((seen & schema.required) !== schema.required) {
+  if ((seenLo & schema.reqLo) !== schema.reqLo || (seenHi & schema.reqHi) !== schema.reqHi) {
     for (const key of schema.requiredKeys) {
-      if ((seen & 2 ** FIELDS.get(key)!.bit) === 0) throw new FieldError(key, 'missing');
+      const d = FIELDS.get(key)!;
+      if ((seenLo & d.lo) === 0 && (seenHi & d.hi) === 0) throw new FieldError(key, 'missing');
     }
   }
   if (rec.event === 'mm_page_alloc') {
