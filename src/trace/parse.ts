@@ -1,0 +1,402 @@
+/**
+ * Reads kernel memory tracepoint text back into records: ftrace's `trace` / `trace_pipe` (with or without the
+ * irq-flags column, 4 or 5 characters, with or without record-tgid's `(TGID)`), `perf script`
+ * (`comm pid[/tid] [CPU] secs: kmem:event: ...`), `trace-cmd report` (and its `cpus=N` / `version =` header),
+ * and payloads without the envelope (`mm_page_alloc: pfn=... gfp_flags=0xcc0`). The envelope is
+ * kernel/trace/trace_output.c's (trace_print_context, trace_print_lat_fmt); the payloads are parse_fields.ts'.
+ * Lines are read one at a time from a stream (plain or gzip), so memory stays constant however long the trace.
+ * Departures: a trace's `%p` values are hashed, so `ptr` stays text; `page=` is only read for NULL (perf
+ * prints it as the pfn).
+ */
+import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import {
+  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, OPTIONAL, recordMaker, scanFields,
+  type EventSchema, type FieldOptions, type TraceRecord,
+} from './parse_fields.js';
+
+export type { TraceRecord } from './parse_fields.js';
+
+/** A malformed line of a known event: names the file, line and field. */
+export class TraceParseError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly event: string, readonly field: string, detail: string) {
+    super(`${file}:${line}: ${event}: field '${field}': ${detail}`);
+    this.name = 'TraceParseError';
+  }
+}
+
+export interface ParseOptions {
+  /** Name for messages (default `<input>`). */
+  file?: string;
+  /** The kernel that wrote the trace (`uname -r` style): GFP names and hex, and migratetype numbers (< 4.4). */
+  kernel?: string;
+  /** Skip and count malformed lines instead of throwing. */
+  lenient?: boolean;
+  /** A directory of tracefs format files (`<event>/format` or `<system>/<event>/format`), or ones already read. */
+  formats?: string | Map<string, EventFormat>;
+  /** Messages of malformed lines kept in stats.messages (default 10). */
+  maxMessages?: number;
+}
+
+export interface ParseStats {
+  lines: number;
+  records: number;
+  byEvent: Record<string, number>;
+  /** Event lines of events the parser does not read, by name. */
+  unknown: Record<string, number>;
+  malformed: number;
+  /** The first malformed lines' messages. */
+  messages: string[];
+  /** Lines that are no event line: comments, headers, blank. */
+  skipped: number;
+}
+
+/** An event's `print fmt:` reduced to its fields: name and printf conversion, in print order. */
+export interface EventFormat {
+  event: string;
+  fields: Array<{ name: string; conv: string }>;
+}
+
+/** Reads a tracefs format file's name and `print fmt:` fields (`pfn=0x%lx` → pfn, `0x%lx`; `order=0` → `0`). */
+export function parseFormat(text: string): EventFormat {
+  const event = /^name: (\S+)/m.exec(text)?.[1];
+  const fmt = /^print fmt: "((?:[^"\\]|\\.)*)"/m.exec(text)?.[1];
+  if (event === undefined || fmt === undefined) throw new Error('parseFormat: no "name:" or "print fmt:" line');
+  const fields: EventFormat['fields'] = [];
+  for (const m of fmt.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:=|: )(0x%[a-z]+|%[a-zA-Z]+|[0-9]+)/g)) {
+    fields.push({ name: m[1]!, conv: m[2]! });
+  }
+  return { event, fields };
+}
+
+/** Every `format` file under `dir` (tracefs' events/ layout, one or two levels deep), by event name. */
+export function readFormats(dir: string): Map<string, EventFormat> {
+  const out = new Map<string, EventFormat>();
+  const walk = (d: string, depth: number): void => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (e === 'format' && statSync(p).isFile()) {
+        const f = parseFormat(readFileSync(p, 'utf8'));
+        out.set(f.event, f);
+      } else if (depth < 3 && statSync(p).isDirectory()) walk(p, depth + 1);
+    }
+  };
+  walk(dir, 0);
+  return out;
+}
+
+/** A format conversion's field kind: `%lu` decimal, `%lx` hex even without 0x, `%s` text. */
+function kindOfConv(name: string, conv: string): number | undefined {
+  const known = FIELDS.get(name)?.kind;
+  if (conv.startsWith('0x') || /^%l*x$/.test(conv)) return known === K_ADDR ? K_ADDR : K_HEX;
+  if (/^%[lz]*[du]$/.test(conv) || /^[0-9]+$/.test(conv)) return known === K_ADDR ? K_ADDR_DEC : known ?? K_INT;
+  return known ?? K_STR;
+}
+
+function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | undefined {
+  const base = DEFAULT_REQUIRED[event];
+  if (fmt === undefined) {
+    if (base === undefined) return undefined;
+    // alloc_vmap_area prints "va_start: %lu": a decimal address.
+    const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
+    const [reqLo, reqHi] = maskOf(base);
+    return { reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0 };
+  }
+  const kinds = new Map<string, number>();
+  for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
+  const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
+  const all = [...(base ?? []), ...(OPTIONAL[event] ?? []), ...fmt.fields.map((f) => f.name)];
+  const [reqLo, reqHi] = maskOf(keys);
+  return { reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0 };
+}
+
+const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);
+
+/** The line-at-a-time parser: holds the options, the schemas, the line number and the counts. */
+export class TraceParser {
+  private readonly st: ParseStats = { lines: 0, records: 0, byEvent: {}, unknown: {}, malformed: 0, messages: [], skipped: 0 };
+  /** Schemas with records, for stats.byEvent (counted per schema: a keyed object store per line is slow). */
+  private readonly counted: Array<[string, EventSchema]> = [];
+
+  /** The counts so far. */
+  get stats(): ParseStats {
+    for (const [ev, schema] of this.counted) this.st.byEvent[ev] = schema.count;
+    return this.st;
+  }
+  readonly file: string;
+  private readonly lenient: boolean;
+  private readonly maxMessages: number;
+  private readonly schemas = new Map<string, EventSchema>();
+  private readonly fo: FieldOptions;
+
+  constructor(opts: ParseOptions = {}) {
+    this.file = opts.file ?? '<input>';
+    this.lenient = opts.lenient ?? false;
+    this.maxMessages = opts.maxMessages ?? 10;
+    const formats = typeof opts.formats === 'string' ? readFormats(opts.formats) : opts.formats;
+    const m = opts.kernel === undefined ? undefined : /^v?(\d+)\.(\d+)/.exec(opts.kernel.trim());
+    if (opts.kernel !== undefined && m == null) {
+      throw new Error(`trace parse: cannot read kernel version '${opts.kernel}'; expected e.g. '6.18' or '4.3'`);
+    }
+    const version = m == null ? Infinity : Number(m[1]) * 1000 + Number(m[2]);
+    this.fo = { kernel: opts.kernel, oldMigratetypes: version < 4004 };
+    const events = new Set([...KNOWN_EVENTS, ...(formats?.keys() ?? [])]);
+    for (const ev of events) {
+      if (DEFAULT_REQUIRED[ev] === undefined) continue; // a format alone does not make an event known
+      const s = schemaOf(ev, formats?.get(ev));
+      if (s !== undefined) this.schemas.set(ev, s);
+    }
+  }
+
+  /**
+   * One line (without its newline): the record, or null for a line that is no event line, an unknown event,
+   * or (lenient) a malformed one. Throws TraceParseError for a malformed line unless lenient.
+   */
+  parseLine(line: string): TraceRecord | null {
+    const st = this.st;
+    const lineNo = ++st.lines;
+    if (!envelope(line)) {
+      st.skipped++;
+      return null;
+    }
+    const schema = this.schemas.get(eEvent);
+    if (schema === undefined) {
+      st.unknown[eEvent] = (st.unknown[eEvent] ?? 0) + 1;
+      return null;
+    }
+    const rec = schema.make(eEvent, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    try {
+      scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
+    } catch (e) {
+      if (!(e instanceof FieldError)) throw e;
+      const err = new TraceParseError(this.file, lineNo, rec.event, e.field, e.message);
+      if (!this.lenient) throw err;
+      st.malformed++;
+      if (st.messages.length < this.maxMessages) st.messages.push(err.message);
+      return null;
+    }
+    st.records++;
+    if (schema.count++ === 0) this.counted.push([rec.event, schema]);
+    return rec;
+  }
+
+  /** Records of a stream of text or bytes (gzip detected by its magic), one line at a time. */
+  async *parse(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<TraceRecord> {
+    for await (const line of lines(input)) {
+      const r = this.parseLine(line);
+      if (r !== null) yield r;
+    }
+  }
+}
+
+/** The records of `input`, with the parser's counts as `.stats` (complete once the iteration ends). */
+export function parseTrace(
+  input: AsyncIterable<string | Buffer | Uint8Array>,
+  opts: ParseOptions = {},
+): AsyncIterable<TraceRecord> & { stats: ParseStats } {
+  const p = new TraceParser(opts);
+  return {
+    get stats() {
+      return p.stats;
+    },
+    [Symbol.asyncIterator]: () => p.parse(input),
+  };
+}
+
+/** A trace file's bytes, or stdin's for '-'. */
+export function openTrace(path: string): Readable {
+  return path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 16 });
+}
+
+/** Lines of a byte or text stream; gzip (1f 8b) is inflated on the way. Memory: one chunk and one line. */
+export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+  const it = input[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done === true) return;
+  let source: AsyncIterable<string | Buffer | Uint8Array>;
+  const head = first.value;
+  if (typeof head !== 'string' && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const raw = Readable.from((async function* () {
+      yield head;
+      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+    })());
+    const gunzip = createGunzip();
+    raw.on('error', (e) => gunzip.destroy(e));
+    source = raw.pipe(gunzip);
+  } else {
+    source = (async function* () {
+      yield head;
+      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+    })();
+  }
+  const dec = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of source) {
+    const text = rest + (typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer));
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      yield text.slice(from, end);
+      from = nl + 1;
+    }
+    rest = from === 0 ? text : text.slice(from);
+  }
+  rest += dec.end();
+  if (rest !== '') yield rest;
+}
+
+// The envelope envelope() last read, and where its fields start (module state: parseLine is not re-entrant,
+// and a record is allocated only once the event is known).
+let fieldStart = 0;
+let eEvent = '';
+let eComm = '';
+let ePid = 0;
+let eTgid: number | undefined;
+let eCpu = 0;
+let eTs = 0;
+let eFlags: string | undefined;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/**
+ * Reads the envelope of an event line into the e* variables and `fieldStart`; false for a line that is no
+ * event line. A line without envelope (`event: fields`) gets comm '', pid, cpu and ts -1.
+ */
+function envelope(s: string): boolean {
+  const n = s.length;
+  let i = 0;
+  while (i < n && s.charCodeAt(i) === 32) i++;
+  if (i === n || s.charCodeAt(i) === 35) return false; // blank, '#'
+  // The CPU column " [ddd]" ends the task part; comm may hold spaces and dashes, so find it first.
+  let b = s.indexOf(' [', i);
+  let cb = -1;
+  while (b >= 0) {
+    let j = b + 2;
+    while (j < n && isDigit(s.charCodeAt(j))) j++;
+    if (j > b + 2 && s.charCodeAt(j) === 93) {
+      cb = j;
+      break;
+    }
+    b = s.indexOf(' [', b + 1);
+  }
+  if (cb < 0) return bare(s, i);
+  const cpu = dec(s, b + 2, cb);
+  // Task part: "comm-pid", "comm-pid (  tgid)", "comm pid", "comm pid/tid".
+  let e = b;
+  while (e > i && s.charCodeAt(e - 1) === 32) e--;
+  let tgid: number | undefined;
+  if (s.charCodeAt(e - 1) === 41) {
+    const open = s.lastIndexOf('(', e);
+    if (open < i) return false;
+    let t = open + 1;
+    while (s.charCodeAt(t) === 32) t++;
+    const v = dec(s, t, e - 1);
+    if (v === v) tgid = v;
+    e = open;
+    while (e > i && s.charCodeAt(e - 1) === 32) e--;
+  }
+  let d = e;
+  while (d > i && isDigit(s.charCodeAt(d - 1))) d--;
+  if (d === e) return false;
+  let pid = dec(s, d, e);
+  let sep = s.charCodeAt(d - 1);
+  if (sep === 47) {
+    // perf's pid/tid
+    const t = d - 1;
+    d = t;
+    while (d > i && isDigit(s.charCodeAt(d - 1))) d--;
+    if (d === t) return false;
+    tgid = dec(s, d, t);
+    sep = s.charCodeAt(d - 1);
+  }
+  if (sep !== 45 && sep !== 32) return false;
+  let ce = d - 1;
+  if (sep === 32) while (ce > i && s.charCodeAt(ce - 1) === 32) ce--;
+  const comm = s.slice(i, ce);
+  // After "]": an optional flags column, then "secs.usecs:".
+  let p = cb + 1;
+  while (p < n && s.charCodeAt(p) === 32) p++;
+  let q = p;
+  while (q < n && s.charCodeAt(q) !== 32) q++;
+  let irqFlags: string | undefined;
+  if (s.charCodeAt(q - 1) !== 58) {
+    irqFlags = s.slice(p, q);
+    p = q;
+    while (p < n && s.charCodeAt(p) === 32) p++;
+    q = p;
+    while (q < n && s.charCodeAt(q) !== 32) q++;
+    if (s.charCodeAt(q - 1) !== 58) return false;
+  }
+  const ts = timestamp(s, p, q - 1);
+  if (ts !== ts) return false;
+  // The event name: up to ": " (perf: "kmem:mm_page_alloc:", perhaps after extra spaces).
+  p = q;
+  while (p < n && s.charCodeAt(p) === 32) p++;
+  let colon = s.indexOf(': ', p);
+  if (colon < 0) {
+    if (s.charCodeAt(n - 1) !== 58) return false;
+    colon = n - 1;
+  }
+  let evStart = p;
+  const sys = s.lastIndexOf(':', colon - 1);
+  if (sys >= p) evStart = sys + 1;
+  const event = s.slice(evStart, colon);
+  fieldStart = colon + 1;
+  eEvent = event;
+  eComm = comm;
+  ePid = pid;
+  eTgid = tgid;
+  eCpu = cpu;
+  eTs = ts;
+  eFlags = irqFlags;
+  return true;
+}
+
+/** "event: fields" without envelope (an identifier, then ": "). */
+function bare(s: string, i: number): boolean {
+  let j = i;
+  for (; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (!(c === 95 || (c >= 97 && c <= 122) || isDigit(c))) break;
+  }
+  if (j === i || s.charCodeAt(j) !== 58 || s.charCodeAt(j + 1) !== 32) return false;
+  fieldStart = j + 1;
+  eEvent = s.slice(i, j);
+  eComm = '';
+  ePid = -1;
+  eTgid = undefined;
+  eCpu = -1;
+  eTs = -1;
+  eFlags = undefined;
+  return true;
+}
+
+function dec(s: string, j: number, e: number): number {
+  if (j >= e) return NaN;
+  let v = 0;
+  for (; j < e; j++) {
+    const d = s.charCodeAt(j) - 48;
+    if (d < 0 || d > 9) return NaN;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+const SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+
+/** "secs.frac" (6 digits in ftrace, up to 9 in perf --ns) in ns. */
+function timestamp(s: string, j: number, e: number): number {
+  const dot = s.indexOf('.', j);
+  if (dot < 0 || dot >= e) return dec(s, j, e) * 1e9;
+  const secs = dec(s, j, dot);
+  const digits = e - dot - 1;
+  if (digits > 9) return NaN;
+  const frac = digits === 0 ? 0 : dec(s, dot + 1, e);
+  return secs * 1e9 + frac * SCALE[digits]!;
+}
+
