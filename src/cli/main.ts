@@ -2,7 +2,8 @@
  * The mmlab command. `mmlab run [SCENARIO]` boots a machine, runs a scenario and prints a summary (or JSON,
  * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios and
  * the parameters they take (`--param key=value`); `mmlab capture` records the running kernel's kmem and vmalloc
- * tracepoints (src/trace/capture.ts).
+ * tracepoints (src/trace/capture.ts); `mmlab analyze TRACE` summarises a trace as perf kmem stat does
+ * (src/trace/analyze.ts).
  * Bad options get one clear message and exit status 2.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -14,7 +15,10 @@ import { PROC_NAMES } from '../proc/index.js';
 import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js';
 import { resolveParams, unknownParam, type ScenarioResult } from '../workloads/scenario.js';
 import { capture, CaptureUsageError, defaultCaptureDir, MAX_BUFFER_KB, parseEventList } from '../trace/capture.js';
-import { formatResult } from './report.js';
+import { analyzeTrace, fragmentationPct, type Analysis } from '../trace/analyze.js';
+import { parseTrace, TraceParseError } from '../trace/parse.js';
+import { openTraceSource } from '../trace/source.js';
+import { formatResult, formatTable } from './report.js';
 import { progressBar } from './progress.js';
 
 /** Lines a trace keeps in --out runs (the ring buffer: the latest events win). */
@@ -27,6 +31,14 @@ interface CaptureOpts {
   events?: string;
   out?: string;
   bufferKb?: string;
+}
+
+interface AnalyzeOpts {
+  kernel?: string;
+  formats?: string;
+  lenient?: boolean;
+  top?: string;
+  json?: boolean;
 }
 
 interface RunOpts {
@@ -115,6 +127,41 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         if (e instanceof CaptureUsageError) throw new UsageError(e.message);
         throw e;
       }
+    });
+
+  program
+    .command('analyze')
+    .description('what perf kmem stat reports of a trace (pages by order, migratetype and gfp; slab by call site and cache; lifetimes), without a model')
+    .argument('<trace>', 'a mmlab capture directory, a trace file (plain or gzip), or - for stdin')
+    .option('--kernel <version>', 'the kernel that wrote the trace (old GFP names, migratetype numbering before 4.4)')
+    .option('--formats <dir>', 'the events\' tracefs format files (default: the capture directory\'s)')
+    .option('--lenient', 'skip and count malformed lines instead of stopping at the first')
+    .option('--top <n>', 'call sites and caches to list', '20')
+    .option('--json', 'print one JSON document')
+    .action(async (trace: string, opts: AnalyzeOpts) => {
+      const top = int(opts.top ?? '20', '--top', 1);
+      let src;
+      try {
+        src = openTraceSource(trace, { ...(opts.kernel ? { kernel: opts.kernel } : {}), ...(opts.formats ? { formats: opts.formats } : {}), lenient: opts.lenient === true });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const records = parseTrace(src.input, src.parse);
+      let a: Analysis;
+      try {
+        a = await analyzeTrace(records);
+      } catch (e) {
+        if (!(e instanceof TraceParseError)) throw e;
+        err.write(`mmlab analyze: ${e.message}\n`);
+        status = 1;
+        return;
+      }
+      const stats = records.stats;
+      if (opts.json) {
+        out.write(`${JSON.stringify({ trace, parse: stats, ...a }, null, 2)}\n`);
+        return;
+      }
+      out.write(formatAnalysis(trace, a, stats.lines, stats.malformed, stats.unknown, top));
     });
 
   try {
@@ -282,4 +329,36 @@ function parsePolicy(items: string[]): Partial<Policy> {
     }
   }
   return policy;
+}
+
+/** `mmlab analyze`'s text: perf kmem stat's summaries as tables. */
+function formatAnalysis(trace: string, a: Analysis, lines: number, malformed: number, unknown: Record<string, number>, top: number): string {
+  const p = a.pages;
+  const s = a.slab;
+  const pct = (n: number) => `${n.toFixed(1)}%`;
+  const us = (ns: number) => (ns / 1000).toFixed(1);
+  const site = (r: Analysis['slab']['bySite'][number]) => [r.site, r.hits, r.bytesReq, r.bytesAlloc, pct(fragmentationPct(r)), r.frees, r.lifetimes ? us(r.lifetimeNs / r.lifetimes) : '-'];
+  const siteCols = ['', 'hits', 'bytes req', 'bytes alloc', 'frag', 'frees', 'mean life (us)'];
+  const unknownList = Object.entries(unknown).map(([k, v]) => `${k} ${v}`).join(', ');
+  const out = [
+    `mmlab analyze ${trace}: ${lines} lines, ${a.events} events${malformed ? `, ${malformed} malformed lines skipped` : ''}${unknownList ? `; other events: ${unknownList}` : ''}`,
+    '',
+    `pages: ${p.allocs} allocations (${p.failed} failed), ${p.frees} frees; ${p.unmatchedFrees} frees of pages allocated before the trace, ${p.neverFreed} pages never freed; mean lifetime ${us(p.meanLifetimeNs)} us`,
+  ];
+  if (p.allocs + p.frees) {
+    out.push(
+      formatTable({ title: 'Pages by order', columns: ['order', 'allocs', 'frees'], rows: p.byOrder.map((r, o) => [o, r.allocs, r.frees]).filter((r) => r[1] || r[2]) }), '',
+      formatTable({ title: 'Page allocations by migratetype', columns: ['migratetype', 'allocs'], rows: Object.entries(p.byMigratetype).sort((x, y) => y[1] - x[1]) }), '',
+      formatTable({ title: 'Page allocations by gfp', columns: ['gfp_flags', 'allocs'], rows: Object.entries(p.byGfp).sort((x, y) => y[1] - x[1]).slice(0, top) }), '',
+    );
+  }
+  out.push(`slab: ${s.allocs} allocations (${s.failed} failed), ${s.frees} frees, ${s.bytesReq} bytes requested, ${s.bytesAlloc} allocated (${pct(fragmentationPct(s))} internal fragmentation); ${s.unmatchedFrees} frees of objects allocated before the trace, ${s.neverFreed} objects never freed`);
+  if (s.allocs + s.frees) {
+    out.push(
+      formatTable({ title: `Slab by call site (top ${top} by bytes allocated)`, columns: ['call site', ...siteCols.slice(1)], rows: s.bySite.slice(0, top).map(site) }), '',
+      formatTable({ title: `Slab by cache (top ${top}, events that name their cache)`, columns: ['cache', ...siteCols.slice(1)], rows: s.byCache.slice(0, top).map(site) }), '',
+    );
+  }
+  out.push(`vmalloc: ${a.vmalloc.allocs} areas (${a.vmalloc.failed} failed), ${a.vmalloc.lazyFrees} lazy frees, ${a.vmalloc.purges} purges`);
+  return `${out.join('\n')}\n`;
 }
