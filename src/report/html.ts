@@ -47,7 +47,7 @@ figure{margin:12px 0 20px}figcaption{color:#444;font-size:13px;margin-top:4px}
 svg.plot{max-width:100%;height:auto;background:#fff;font-family:inherit}
 table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}caption{text-align:left;font-weight:600;padding:4px 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
-tbody tr:nth-child(even){background:#fafafa}.empty{color:#777;font-style:italic}
+tbody tr:nth-child(even){background:#fafafa}.table-wrap{overflow-x:auto;max-width:100%}.empty{color:#777;font-style:italic}
 `;
 
 function figure(svg: string, caption: string): string {
@@ -57,7 +57,7 @@ function figure(svg: string, caption: string): string {
 function tableHtml(t: Table): string {
   const head = `<thead><tr>${t.columns.map((c) => `<th scope="col">${esc(c)}</th>`).join('')}</tr></thead>`;
   const body = t.rows.map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`).join('\n');
-  return `<table class="result"><caption>${esc(t.title)}</caption>${head}<tbody>\n${body}\n</tbody></table>\n`;
+  return `<div class="table-wrap"><table class="result"><caption>${esc(t.title)}</caption>${head}<tbody>\n${body}\n</tbody></table></div>\n`;
 }
 
 /** Render the report; every text that comes from the caller is escaped. */

@@ -61,7 +61,7 @@ export interface HeatmapSpec {
   yLabel: string;
   /** What the colour means, for the legend. */
   valueLabel: string;
-  /** At most this many columns are drawn: neighbouring samples are averaged (default 400). */
+  /** At most this many columns are drawn: neighbouring samples are averaged (default 300). */
   maxColumns?: number;
   width?: number;
   height?: number;
@@ -79,7 +79,7 @@ export function heatmap(spec: HeatmapSpec): string {
   const nRows = spec.rowLabels.length;
   // Bucket the columns.
   const n = spec.values.length;
-  const cols = Math.min(n, spec.maxColumns ?? 400);
+  const cols = Math.min(n, spec.maxColumns ?? 300);
   const buckets: number[][] = [];
   const bx: number[] = [];
   for (let c = 0; c < cols; c++) {
@@ -105,7 +105,7 @@ export function heatmap(spec: HeatmapSpec): string {
     for (let r = 0; r < nRows; r++) {
       const y = m.t + (nRows - 1 - r) * rh;
       const v = buckets[c][r];
-      parts.push(`<rect x="${x.toFixed(2)}" y="${y.toFixed(2)}" width="${(cw + 0.05).toFixed(2)}" height="${rh.toFixed(2)}" fill="${colour(v)}"><title>${esc(`${spec.rowLabels[r]}, ${spec.xLabel} ${fmt(bx[c])}: ${fmt(v)}`)}</title></rect>`);
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(cw + 0.1).toFixed(1)}" height="${rh.toFixed(1)}" fill="${colour(v)}"><title>${esc(`${spec.rowLabels[r]}, ${spec.xLabel} ${fmt(bx[c])}: ${fmt(v)}`)}</title></rect>`);
     }
   }
   parts.push(`</g>`);
