@@ -18,6 +18,7 @@ import { capture, CaptureUsageError, defaultCaptureDir, MAX_BUFFER_KB, parseEven
 import { analyzeTrace, fragmentationPct, type Analysis } from '../trace/analyze.js';
 import { parseTrace, TraceParseError } from '../trace/parse.js';
 import { openTraceSource } from '../trace/source.js';
+import { renderHtmlReport, timelineCollector } from '../report/html.js';
 import { formatResult, formatTable } from './report.js';
 import { progressBar } from './progress.js';
 
@@ -49,6 +50,7 @@ interface RunOpts {
   steps?: string;
   json?: boolean;
   out?: string;
+  html?: string;
   zoneinfo?: string;
   kernel?: string;
   vmalloc?: string;
@@ -96,6 +98,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--compare', 'print only the side-by-side table of the variants the scenario compares (fallback: the designs)')
     .option('--json', 'print the result as one JSON document')
     .option('--out <dir>', 'write proc/, debug/extfrag/, trace.txt, dmesg.txt and result.json to DIR')
+    .option('--html <file>', 'write a self-contained HTML report (plots over time and the tables) to FILE')
     .action((name: string, opts: RunOpts) => {
       runCommand(name, opts, out, err);
     });
@@ -236,12 +239,15 @@ function runCommand(name: string, opts: RunOpts, out: NodeJS.WritableStream, err
     m.trace.enable('all');
   }
   const bar = !opts.json && (out as NodeJS.WriteStream).isTTY ? progressBar(err) : undefined;
-  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, params, machineConfig: cfg, compare: opts.compare === true, progress: bar?.update });
+  const timelines = opts.html === undefined ? undefined : timelineCollector();
+  const result = scenario.run(m, { seed: cfg.seed ?? 1, steps, params, machineConfig: cfg, compare: opts.compare === true, progress: bar?.update, sample: timelines?.sample });
   bar?.stop();
   const doc = resultDocument(m, result);
   if (opts.out) writeOutDir(opts.out, m, doc);
+  if (opts.html !== undefined) writeHtml(opts.html, m, result, steps ?? scenario.defaultSteps, timelines!.timelines());
+  const wrote = [opts.out && `wrote ${opts.out}/\n`, opts.html !== undefined && `wrote ${opts.html}\n`].filter(Boolean).join('');
   if (opts.json) out.write(JSON.stringify(doc, null, 2) + '\n');
-  else out.write(formatResult(m, result) + (opts.out ? `\nwrote ${opts.out}/\n` : ''));
+  else out.write(formatResult(m, result) + (wrote ? `\n${wrote}` : ''));
 }
 
 function resultDocument(m: Machine, result: ScenarioResult): Record<string, unknown> {
@@ -281,6 +287,17 @@ function resultDocument(m: Machine, result: ScenarioResult): Record<string, unkn
       drainAll: m.stats.drainAll,
     },
   };
+}
+
+function writeHtml(file: string, m: Machine, result: ScenarioResult, steps: number, timelines: Parameters<typeof renderHtmlReport>[0]['timelines']): void {
+  const mib = Math.round((m.totalramPages * 4096) / (1 << 20));
+  const policy = Object.entries(m.cfg.policy).filter(([k, v]) => DEFAULT_POLICY[k as keyof Policy] !== v).map(([k, v]) => `${k}=${String(v)}`);
+  const subtitle = `${m.cfg.arch.arch}, ${mib} MiB RAM, ${m.cfg.nrCpus} CPUs, kernel ${m.cfg.kernel}, seed ${m.cfg.seed}, ${steps} steps${policy.length ? `, policy ${policy.join(' ')}` : ''}`;
+  try {
+    writeFileSync(file, renderHtmlReport({ title: `mmlab run ${result.scenario}`, subtitle, timelines, tables: result.tables, summary: result.summary }));
+  } catch (e) {
+    throw new UsageError(`--html: cannot write '${file}': ${(e as Error).message}`);
+  }
 }
 
 function writeOutDir(dir: string, m: Machine, doc: Record<string, unknown>): void {

@@ -219,7 +219,11 @@ export async function capture(opts: CaptureOptions, out: NodeJS.WritableStream, 
         // A command that never ran makes the capture a record of nothing in particular: say so in the status.
         if (commandExit.error?.startsWith('could not start')) failure = commandExit.error;
       }
-      else await session.sleep(seconds! * 1000);
+      else {
+        // setTimeout may fire a millisecond early against the wall clock: sleep again for what is left.
+        const until = start.getTime() + seconds! * 1000;
+        while (!session.interrupted && Date.now() < until) await session.sleep(until - Date.now());
+      }
     }
     session.write('tracing_on', '0\n');
     end = new Date();

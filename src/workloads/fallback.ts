@@ -32,7 +32,7 @@ import { NO_PAGE, PAGE_SIZE } from '../mm/page.js';
 import { getOrder } from '../mm/page_alloc.js';
 import { allocBlock, DESIGNS, findDesign, freeBlock, type Block, type Design } from './designs.js';
 import { Prng } from './prng.js';
-import { resolveParams, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
+import { resolveParams, timelineStride, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
 const DEFAULT_STEPS = 3000;
 const MAX_ORDER = 6;
@@ -126,7 +126,7 @@ export const fallbackScenario: Scenario = {
         const same = first && arch === m.cfg.arch.arch && Object.entries(d.policy).every(([k, v]) => m.cfg.policy[k as keyof typeof policy] === v);
         const mach = same ? m : Machine.boot({ ...cfg, arch, policy, strict: false });
         first = false;
-        reports.push(runDesign(mach, d, steps, opts.seed, (n) => opts.progress?.(done + n, total)));
+        reports.push(runDesign(mach, d, steps, opts.seed, (n) => opts.progress?.(done + n, total), opts.sample && ((mm) => opts.sample!(mm, arches.length > 1 ? `${d.name} (${arch})` : d.name))));
         done += steps;
       }
     }
@@ -135,7 +135,7 @@ export const fallbackScenario: Scenario = {
 };
 
 /** Run one design on one machine. */
-export function runDesign(m: Machine, d: Design, steps: number, seed: number, progress?: (n: number) => void): DesignReport {
+export function runDesign(m: Machine, d: Design, steps: number, seed: number, progress?: (n: number) => void, observe?: (m: Machine) => void): DesignReport {
   const rng = new Prng(seed);
   const arch = m.cfg.arch.arch;
   const wide = m.cfg.arch.bitsPerLong === 64;
@@ -270,6 +270,7 @@ export function runDesign(m: Machine, d: Design, steps: number, seed: number, pr
   const refusedBefore = m.vcompound.stats.refusedInterrupt;
   let refusedIrq = 0;
   for (let step = 0; step < steps; step++) {
+    if (observe && step % timelineStride(steps) === 0) observe(m);
     // A stream request of order 1..6 with a size inside that order.
     const order = 1 + rng.int(MAX_ORDER);
     const size = (PAGE_SIZE << (order - 1)) + 1 + rng.int((PAGE_SIZE << (order - 1)) - 1);

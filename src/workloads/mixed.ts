@@ -14,7 +14,7 @@ import { NO_PAGE, NR_PAGE_ORDERS } from '../mm/page.js';
 import { fragmentationIndex, formatIndex, unusableFreeIndex } from '../mm/vmstat.js';
 import { MinHeap } from './heap.js';
 import { Prng } from './prng.js';
-import type { RunOptions, Scenario, ScenarioResult } from './scenario.js';
+import { timelineStride, type RunOptions, type Scenario, type ScenarioResult } from './scenario.js';
 
 interface User {
   name: string;
@@ -91,6 +91,7 @@ export const mixedScenario: Scenario = {
     let livePages = 0;
 
     for (let step = 1; step <= steps; step++) {
+      if (opts.sample && step % timelineStride(steps) === 0) opts.sample(m, 'mixed');
       while (heap.peekKey() <= step) {
         const id = heap.pop();
         m.freePages(pfns[id], orders[id]);

@@ -27,7 +27,7 @@ import type { AnonMm } from '../mm/anon.js';
 import { NO_PAGE, PAGE_SIZE, PG_LRU, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, PG_RESERVED } from '../mm/page.js';
 import { fragmentationIndex, formatIndex } from '../mm/vmstat.js';
 import { Prng } from './prng.js';
-import { resolveParams, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
+import { resolveParams, timelineStride, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
 const DEFAULT_STEPS = 20_000;
 const INTERVALS = 10;
@@ -99,7 +99,7 @@ export const pressureScenario: Scenario = {
     for (const grouping of variants) {
       const same = (m.cfg.policy.mobilityGrouping === grouping) && reports.length === 0;
       const mach = same ? m : Machine.boot({ ...cfg, policy: { ...cfg.policy, mobilityGrouping: grouping } });
-      reports.push(runOne(mach, steps, opts.seed, grouping, Number(params.order), (n) => opts.progress?.(done + n, steps * variants.length)));
+      reports.push(runOne(mach, steps, opts.seed, grouping, Number(params.order), (n) => opts.progress?.(done + n, steps * variants.length), opts.sample && ((mm) => opts.sample!(mm, `grouping ${grouping ? 'on' : 'off'}`))));
       done += steps;
     }
     return report(reports, steps, Number(params.order));
@@ -107,7 +107,7 @@ export const pressureScenario: Scenario = {
 };
 
 /** One run on one machine. */
-export function runOne(m: Machine, steps: number, seed: number, grouping: boolean, order = JUMBO_ORDER, progress?: (n: number) => void): PressureReport {
+export function runOne(m: Machine, steps: number, seed: number, grouping: boolean, order = JUMBO_ORDER, progress?: (n: number) => void, observe?: (m: Machine) => void): PressureReport {
   const rng = new Prng(seed);
   const ramPages = m.totalramPages;
   const fs = m.mountFs('ext4', { readNs: 80_000, writeNs: 150_000 });
@@ -144,6 +144,7 @@ export function runOne(m: Machine, steps: number, seed: number, grouping: boolea
   const pattern = (a: number, b: number, v: number) => (a * 31 + b * 7 + v) & 0xff;
 
   for (let step = 0; step < steps; step++) {
+    if (observe && step % timelineStride(steps) === 0) observe(m);
     // The file server.
     m.sched.switchTo(server);
     for (let r = 0; r < READS_PER_STEP; r++) {

@@ -38,6 +38,20 @@ export interface RunOptions {
   compare?: boolean;
   /** Called now and then with the share of the run done, for a progress bar. */
   progress?: (done: number, total: number) => void;
+  /**
+   * Called from the step loop about SAMPLES_PER_RUN times per design or phase with the machine being run and a
+   * label naming that design or phase, for the report's timelines (report/html.ts timelineCollector). Only
+   * reads the machine: a run with it gives the same result as one without.
+   */
+  sample?: (m: Machine, label: string) => void;
+}
+
+/** How many times a scenario calls RunOptions.sample per design or phase (about). */
+export const SAMPLES_PER_RUN = 1000;
+
+/** Call RunOptions.sample every this many steps of a run of `steps` steps. */
+export function timelineStride(steps: number): number {
+  return Math.max(1, Math.floor(steps / SAMPLES_PER_RUN));
 }
 
 export interface Scenario {

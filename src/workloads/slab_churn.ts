@@ -25,7 +25,7 @@ import { KMALLOC_MAX_CACHE_SIZE } from '../mm/slab_common.js';
 import { SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT, type KmemCache } from '../mm/slub.js';
 import { MinHeap } from './heap.js';
 import { Prng } from './prng.js';
-import type { RunOptions, Scenario, ScenarioResult, Table } from './scenario.js';
+import { timelineStride, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
 /** The scenario's own caches, as the kernel creates them (sizes of a 6.x x86_64 build). */
 const CACHES = [
@@ -516,6 +516,7 @@ export const slabChurnScenario: Scenario = {
     const slabPages = () => m.slub.counters.reclaimablePages + m.slub.counters.unreclaimablePages + m.slab.largePages;
 
     for (let step = 1; step <= steps; step++) {
+      if (opts.sample && step % timelineStride(steps) === 0) opts.sample(m, 'slab-churn');
       while (heap.peekKey() <= step) {
         const id = heap.pop();
         inHeap[id] = 0;

@@ -31,7 +31,7 @@ import { SKB_HEAD_OBJECT, type ObjPool, type SkbReserve } from '../net/skbuff.js
 import type { Sock } from '../net/sock.js';
 import { Sock as SockClass } from '../net/sock.js';
 import { Prng } from './prng.js';
-import { resolveParams, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
+import { resolveParams, timelineStride, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
 const DEFAULT_STEPS = 3000;
 /** Model time a step lets pass besides what the faults themselves take. */
@@ -100,7 +100,7 @@ function transportOptions(params: Record<string, string>): NfsSwapOptions {
 }
 
 /** Boot, set up the network swap and the traffic, and run one design. */
-export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, seed: number, params: Record<string, string>, progress?: (n: number) => void): SwapNetReport {
+export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, seed: number, params: Record<string, string>, progress?: (n: number) => void, observe?: (m: Machine) => void): SwapNetReport {
   const m = Machine.boot({ ...cfg, policy: { ...cfg.policy, ...d.policy }, minFreeKbytes: d.minFreeKbytes ?? cfg.minFreeKbytes, strict: false, thp: false });
   const rng = new Prng(seed);
   const opts = transportOptions(params);
@@ -163,6 +163,7 @@ export function runSwapNet(cfg: MachineConfig, d: SwapNetDesign, steps: number, 
   let step = 0;
   let deadlocked = false;
   for (; step < steps && !deadlocked; step++) {
+    if (observe && step % timelineStride(steps) === 0) observe(m);
     for (const t of tasks) {
       if (deadlocked) break;
       for (let k = 0; k < FAULTS_PER_STEP && t.next < regionPages; k++) {
@@ -345,7 +346,7 @@ export const swapNetScenario: Scenario = {
     const designs = params.designs === 'all' ? SWAP_NET_DESIGNS : params.designs.split(',').map((n) => findDesign(n)!);
     const cfg: MachineConfig = opts.machineConfig ?? { mem: m.cfg.maxPfn * PAGE_SIZE, swap: '256M' };
     const reports: SwapNetReport[] = [];
-    designs.forEach((d, i) => reports.push(runSwapNet(cfg, d, steps, opts.seed, params, (n) => opts.progress?.(i * steps + n, designs.length * steps))));
+    designs.forEach((d, i) => reports.push(runSwapNet(cfg, d, steps, opts.seed, params, (n) => opts.progress?.(i * steps + n, designs.length * steps), opts.sample && ((mm) => opts.sample!(mm, d.name)))));
     return report(reports, opts.compare === true);
   },
 };

@@ -31,7 +31,7 @@ import { Machine } from '../machine.js';
 import { NO_PAGE, PAGE_SIZE } from '../mm/page.js';
 import { VM_ALLOC, VM_MAP } from '../mm/vmalloc.js';
 import { Prng } from './prng.js';
-import { resolveParams, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
+import { resolveParams, timelineStride, type RunOptions, type Scenario, type ScenarioResult, type Table } from './scenario.js';
 
 export const XFS_METHODS = ['vmalloc', 'vm_map_ram', 'vmap'] as const;
 export type XfsMethod = (typeof XFS_METHODS)[number];
@@ -144,14 +144,14 @@ export const xfsBuffersScenario: Scenario = {
       // Each method after the first gets a machine of its own, so that all start from the same boot.
       const mach = i === 0 ? m : Machine.boot(cfg);
       const progress = opts.progress ? (done: number) => opts.progress!(i * steps + done, total) : undefined;
-      return runMethod(mach, method, params.dirblksize, steps, opts.seed, progress);
+      return runMethod(mach, method, params.dirblksize, steps, opts.seed, progress, opts.sample && ((mm) => opts.sample!(mm, method)));
     });
     return report(m, params, steps, reports);
   },
 };
 
 /** One method's run on machine `m`. */
-export function runMethod(m: Machine, method: XfsMethod, size: number, steps: number, seed: number, progress?: (done: number) => void): XfsMethodReport {
+export function runMethod(m: Machine, method: XfsMethod, size: number, steps: number, seed: number, progress?: (done: number) => void, observe?: (m: Machine) => void): XfsMethodReport {
   const rng = new Prng(seed);
   const nr = size / PAGE_SIZE;
   const v = m.vmallocLayer;
@@ -278,6 +278,7 @@ export function runMethod(m: Machine, method: XfsMethod, size: number, steps: nu
   };
 
   for (let step = 1; step <= steps; step++) {
+    if (observe && step % timelineStride(steps) === 0) observe(m);
     const id = freeIds.pop() ?? addr.length;
     const a = mapBuffer(id, step);
     if (a === 0) break;

@@ -45,7 +45,7 @@ export function probeFree(): Tool {
  */
 export function toolGate(name: string, tool: Tool): boolean {
   if (tool.ok || process.env.CI) return true;
-  console.warn(`[proc.test] skipping the ${name} tests: ${tool.why}`);
+  console.warn(`[tests] skipping the ${name} tests: ${tool.why}`);
   return false;
 }
 
