@@ -290,9 +290,10 @@ function resultDocument(m: Machine, result: ScenarioResult): Record<string, unkn
 }
 
 function writeHtml(file: string, m: Machine, result: ScenarioResult, steps: number, timelines: Parameters<typeof renderHtmlReport>[0]['timelines']): void {
-  const mib = Math.round((m.totalramPages * 4096) / (1 << 20));
+  const mib = (pages: number) => Math.round((pages * 4096) / (1 << 20));
+  const present = m.zones.reduce((n, z) => n + z.present, 0);
   const policy = Object.entries(m.cfg.policy).filter(([k, v]) => DEFAULT_POLICY[k as keyof Policy] !== v).map(([k, v]) => `${k}=${String(v)}`);
-  const subtitle = `${m.cfg.arch.arch}, ${mib} MiB RAM, ${m.cfg.nrCpus} CPUs, kernel ${m.cfg.kernel}, seed ${m.cfg.seed}, ${steps} steps${policy.length ? `, policy ${policy.join(' ')}` : ''}`;
+  const subtitle = `${m.cfg.arch.arch}, ${mib(present)} MiB RAM (${mib(m.totalramPages)} MiB managed), ${m.cfg.nrCpus} CPUs, kernel ${m.cfg.kernel}, seed ${m.cfg.seed}, ${steps} steps${policy.length ? `, policy ${policy.join(' ')}` : ''}`;
   try {
     writeFileSync(file, renderHtmlReport({ title: `mmlab run ${result.scenario}`, subtitle, timelines, tables: result.tables, summary: result.summary }));
   } catch (e) {
