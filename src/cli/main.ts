@@ -2,13 +2,13 @@
  * The mmlab command. `mmlab run [SCENARIO]` boots a machine, runs a scenario and prints a summary (or JSON,
  * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios and
  * the parameters they take (`--param key=value`); `mmlab capture` records the running kernel's kmem and vmalloc
- * tracepoints (src/trace/capture.ts).
+ * tracepoints (src/trace/capture.ts); `mmlab replay` replays such a trace on the model (src/cli/replay.ts).
  * Bad options get one clear message and exit status 2.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, kernelVersionCode, parseSize, type MachineConfig, type Policy } from '../config.js';
+import { DEFAULT_POLICY, kernelVersionCode, parseSize, type MachineConfig } from '../config.js';
 import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js';
@@ -16,11 +16,12 @@ import { resolveParams, unknownParam, type ScenarioResult } from '../workloads/s
 import { capture, CaptureUsageError, defaultCaptureDir, MAX_BUFFER_KB, parseEventList } from '../trace/capture.js';
 import { formatResult } from './report.js';
 import { progressBar } from './progress.js';
+import { parsePolicy, UsageError } from './policy.js';
+import { addReplayCommand } from './replay.js';
 
 /** Lines a trace keeps in --out runs (the ring buffer: the latest events win). */
 const OUT_TRACE_LINES = 200_000;
 
-class UsageError extends Error {}
 
 interface CaptureOpts {
   seconds?: string;
@@ -116,6 +117,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         throw e;
       }
     });
+
+  addReplayCommand(program, out, err, (s) => {
+    status = s;
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -264,22 +269,4 @@ function parseParams(items: string[]): Record<string, string> {
     params.push([m[1], m[2]]);
   }
   return Object.fromEntries(params);
-}
-
-function parsePolicy(items: string[]): Partial<Policy> {
-  const policy: Partial<Policy> = {};
-  for (const item of items) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(item);
-    if (!m) throw new UsageError(`--policy: expected KEY=VALUE, got '${item}'`);
-    const [, key, value] = m;
-    if (!(key in DEFAULT_POLICY)) throw new UsageError(`--policy: unknown switch '${key}' (expected one of: ${Object.keys(DEFAULT_POLICY).join(', ')})`);
-    const def = DEFAULT_POLICY[key as keyof Policy];
-    if (typeof def === 'boolean') {
-      if (value !== 'true' && value !== 'false') throw new UsageError(`--policy ${key}: expected true or false, got '${value}'`);
-      (policy as Record<string, unknown>)[key] = value === 'true';
-    } else {
-      (policy as Record<string, unknown>)[key] = value;
-    }
-  }
-  return policy;
 }
