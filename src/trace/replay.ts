@@ -10,14 +10,17 @@
  * Layers: `pages` replays page events only (the real kernel's slab pages included, as page allocations);
  * `slab` replays slab events only (the model's SLUB takes its own slab pages); `all` replays both, and then
  * must not replay the real kernel's slab pages a second time. The rule for `all`:
- *   1. a page allocation whose gfp has __GFP_COMP, __GFP_NOWARN and __GFP_NORETRY and not __GFP_MOVABLE is
- *      taken for a slab page and skipped: allocate_slab() (mm/slub.c) adds NOWARN|NORETRY to its first try
- *      and, since 6.x, always __GFP_COMP; slab caches never pass __GFP_MOVABLE, while the other users of
- *      that mask (large page-cache folios, readahead) are movable. A slab page taken at the minimum order
- *      after a failed first try (caller's flags only) is not recognised and is replayed twice;
+ *   1. a page allocation whose gfp has __GFP_NOWARN and __GFP_NORETRY, not __GFP_MOVABLE, and __GFP_COMP
+ *      unless its order is 0, is taken for a slab page and skipped: allocate_slab() (mm/slub.c) adds
+ *      NOWARN|NORETRY to its first try, and __GFP_COMP (recent kernels on every slab, the model only above
+ *      order 0); slab caches never pass __GFP_MOVABLE, while the other users of that mask (large page-cache
+ *      folios, readahead) are movable. A slab page taken at the minimum order after a failed first try
+ *      (the caller's flags only) is not recognised and is replayed twice;
  *   2. a large kmalloc (bytes_alloc > KMALLOC_MAX_CACHE_SIZE) is served by the page allocator with
- *      __GFP_COMP and traced as mm_page_alloc right before its kmalloc on the same CPU: when that page event
- *      was replayed it is undone (freed again) and counted as skipped.
+ *      __GFP_COMP and traced as mm_page_alloc right before its kmalloc on the same CPU: a non-movable
+ *      __GFP_COMP allocation above order 0 is held back until the CPU's next record; if that is a large
+ *      kmalloc of the same order the page event is skipped, otherwise it is replayed then (records of
+ *      other CPUs in between go first: a reordering across CPUs only).
  * A skipped page's later free is skipped too. Both are counted (`skipped.slabPages`, `skipped.largeKmalloc`).
  *
  * Departures: one NUMA node; a free of a lower order than allocated (split_page, alloc_pages_exact) splits
@@ -117,7 +120,12 @@ interface PageObj {
 const SKIPPED = -2;
 const FAILED = -3;
 
-const SLAB_PAGE_MASK = GFP.COMP | GFP.NOWARN | GFP.NORETRY;
+const SLAB_FIRST_TRY = GFP.NOWARN | GFP.NORETRY;
+
+/** Rule 1 of `--layer all` (see the header): allocate_slab()'s first try. */
+export function isSlabPage(gfp: number, order: number): boolean {
+  return (gfp & SLAB_FIRST_TRY) === SLAB_FIRST_TRY && (gfp & GFP.MOVABLE) === 0 && ((gfp & GFP.COMP) !== 0 || order === 0);
+}
 
 function orderOfBytes(bytes: number): number {
   let o = 0;
@@ -156,8 +164,9 @@ export class Replayer {
   private readonly pages = new Map<number, PageObj>();
   private readonly slab: SlabReplay;
   private readonly tasks = new Map<string, Task>();
-  /** Per CPU: the trace pfn of the page allocation replayed last, if the CPU's last record was one. */
-  private readonly lastPage: number[];
+  /** Per CPU: a page allocation held back by rule 2 (see the header), or undefined. */
+  private readonly held: Array<TraceRecord | undefined>;
+  private nrHeld = 0;
   private readonly doPages: boolean;
   private readonly doSlab: boolean;
   private readonly all: boolean;
@@ -176,7 +185,7 @@ export class Replayer {
     this.tickNs = opts.tickNs ?? 1_000_000;
     this.sampleEvery = opts.sampleEvery ?? 1000;
     this.slab = new SlabReplay(m);
-    this.lastPage = new Array<number>(m.cfg.nrCpus).fill(-1);
+    this.held = new Array<TraceRecord | undefined>(m.cfg.nrCpus).fill(undefined);
     this.ns0 = m.clock.ns;
     const z = (): number[] => new Array<number>(NR_PAGE_ORDERS).fill(0);
     this.p = {
@@ -188,6 +197,52 @@ export class Replayer {
 
   step(rec: TraceRecord): void {
     this.records++;
+    const m = this.m;
+    const cpu = rec.cpu >= 0 ? rec.cpu % m.cfg.nrCpus : m.current.cpu;
+    if (this.all) this.rule2(rec, cpu);
+    else this.exec(rec, cpu);
+    if (this.opts.timeline && this.records % this.sampleEvery === 0) this.opts.timeline.sample(m, 'replay');
+  }
+
+  /** `--layer all`'s rule 2: hold back what may be a large kmalloc's pages until the CPU's next record. */
+  private rule2(rec: TraceRecord, cpu: number): void {
+    const ev = rec.event;
+    if (this.nrHeld > 0) {
+      const h = this.held[cpu];
+      if (h !== undefined) {
+        this.held[cpu] = undefined;
+        this.nrHeld--;
+        if ((ev === 'kmalloc' || ev === 'kmalloc_node') && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE && rec.ptr != null &&
+          orderOfBytes(rec.bytesAlloc ?? 0) === h.order) {
+          this.pages.set(h.pfn!, { pfn: SKIPPED, order: h.order ?? 0, comp: true });
+          this.sk.largeKmalloc++;
+          this.countedOnly.mm_page_alloc = (this.countedOnly.mm_page_alloc ?? 0) + 1;
+        } else this.exec(h, cpu);
+      }
+      if (this.nrHeld > 0 && (ev === 'mm_page_free' || ev === 'mm_page_free_batched')) {
+        // Freed on another CPU before its owner's next record: replay the allocation first.
+        for (let c = 0; c < this.held.length; c++) {
+          const o = this.held[c];
+          if (o !== undefined && o.pfn === rec.pfn) {
+            this.held[c] = undefined;
+            this.nrHeld--;
+            this.exec(o, c);
+          }
+        }
+      }
+    }
+    if (ev === 'mm_page_alloc' && rec.failed !== true && (rec.order ?? 0) > 0) {
+      const gfp = rec.gfp ?? 0;
+      if ((gfp & GFP.COMP) !== 0 && (gfp & GFP.MOVABLE) === 0 && !isSlabPage(gfp, rec.order ?? 0)) {
+        this.held[cpu] = rec;
+        this.nrHeld++;
+        return;
+      }
+    }
+    this.exec(rec, cpu);
+  }
+
+  private exec(rec: TraceRecord, cpu: number): void {
     const ev = rec.event;
     const isPage = ev === 'mm_page_alloc' || ev === 'mm_page_free' || ev === 'mm_page_free_batched';
     const isSlab = !isPage && (ev === 'kmalloc' || ev === 'kmalloc_node' || ev === 'kmem_cache_alloc' ||
@@ -198,9 +253,10 @@ export class Replayer {
     }
     this.advanceClock(rec.ts);
     const m = this.m;
-    const cpu = rec.cpu >= 0 ? rec.cpu % m.cfg.nrCpus : m.current.cpu;
     this.called = false;
-    const run = isPage ? (): void => this.page(rec, cpu) : (): void => this.slabEvent(rec, cpu);
+    const run = isPage ? (): void => this.page(rec) : (): void => {
+      this.called = this.slab.replay(rec);
+    };
     const ctx = rec.inIrq === true
       ? (): void => m.inIrq(run, cpu)
       : rec.inSoftirq === true ? (): void => m.inSoftirq(run, cpu) : run;
@@ -208,7 +264,6 @@ export class Replayer {
     else ctx();
     const into = this.called ? this.replayed : this.countedOnly;
     into[ev] = (into[ev] ?? 0) + 1;
-    if (this.opts.timeline && this.records % this.sampleEvery === 0) this.opts.timeline.sample(m, 'replay');
   }
 
   private advanceClock(ts: number): void {
@@ -231,7 +286,7 @@ export class Replayer {
     return t;
   }
 
-  private page(rec: TraceRecord, cpu: number): void {
+  private page(rec: TraceRecord): void {
     const m = this.m;
     const p = this.p;
     const tpfn = rec.pfn ?? -1;
@@ -239,7 +294,6 @@ export class Replayer {
       const order = rec.order ?? 0;
       if (rec.failed === true || tpfn < 0) {
         p.traceFailures[order]++;
-        this.lastPage[cpu] = -1;
         return;
       }
       const gfp = rec.gfp ?? 0;
@@ -249,10 +303,9 @@ export class Replayer {
         this.pages.delete(tpfn);
         if (old.pfn >= 0) m.freePages(old.pfn, old.order);
       }
-      if (this.all && (gfp & SLAB_PAGE_MASK) === SLAB_PAGE_MASK && (gfp & GFP.MOVABLE) === 0) {
+      if (this.all && isSlabPage(gfp, order)) {
         this.sk.slabPages++;
         this.pages.set(tpfn, { pfn: SKIPPED, order, comp: true });
-        this.lastPage[cpu] = -1;
         return;
       }
       this.called = true;
@@ -261,14 +314,11 @@ export class Replayer {
       if (pfn === NO_PAGE) {
         p.modelFailures[order]++;
         this.pages.set(tpfn, { pfn: FAILED, order, comp: false });
-        this.lastPage[cpu] = -1;
         return;
       }
       this.pages.set(tpfn, { pfn, order, comp: (gfp & GFP.COMP) !== 0 });
-      this.lastPage[cpu] = tpfn;
       return;
     }
-    this.lastPage[cpu] = -1;
     const order = rec.event === 'mm_page_free' ? rec.order ?? 0 : 0;
     const o = this.pages.get(tpfn);
     if (o === undefined) {
@@ -303,26 +353,14 @@ export class Replayer {
     p.frees[o.order]++;
   }
 
-  private slabEvent(rec: TraceRecord, cpu: number): void {
-    if (this.all && (rec.event === 'kmalloc' || rec.event === 'kmalloc_node') && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE) {
-      // Rule 2: the large kmalloc's pages were traced (and replayed) just before; the model's kmalloc takes its own.
-      const tpfn = this.lastPage[cpu];
-      const o = tpfn >= 0 ? this.pages.get(tpfn) : undefined;
-      if (o !== undefined && o.pfn >= 0 && o.comp && o.order === orderOfBytes(rec.bytesAlloc ?? 0)) {
-        this.m.freePages(o.pfn, o.order);
-        this.p.allocs[o.order]--;
-        this.replayed.mm_page_alloc--;
-        this.countedOnly.mm_page_alloc = (this.countedOnly.mm_page_alloc ?? 0) + 1;
-        this.pages.set(tpfn, { pfn: SKIPPED, order: o.order, comp: true });
-        this.sk.largeKmalloc++;
-      }
-    }
-    this.lastPage[cpu] = -1;
-    this.called = this.slab.replay(rec);
-  }
-
   finish(): ReplayResult {
     const m = this.m;
+    for (let c = 0; c < this.held.length; c++) {
+      const h = this.held[c];
+      if (h !== undefined) this.exec(h, c);
+    }
+    this.held.fill(undefined);
+    this.nrHeld = 0;
     this.opts.timeline?.sample(m, 'replay');
     let live = 0;
     for (const o of this.pages.values()) if (o.pfn >= 0) live++;
