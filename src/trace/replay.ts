@@ -23,6 +23,9 @@
  *      other CPUs in between go first: a reordering across CPUs only).
  * A skipped page's later free is skipped too. Both are counted (`skipped.slabPages`, `skipped.largeKmalloc`).
  *
+ * Tasks: one model task per trace pid (pid 0: one per CPU), made current by a context switch when the record's
+ * task changes; `h`/`s` in the irq-flags column run the call inside m.inIrq / m.inSoftirq on the record's CPU.
+ *
  * Departures: one NUMA node; a free of a lower order than allocated (split_page, alloc_pages_exact) splits
  * the model's block and frees order-0 pages; the clock moves in steps of at least `tickNs` (1 ms) of trace
  * time, not at every record, so that the daemons are not run a million times a second; no Math.random and
@@ -163,7 +166,9 @@ export class Replayer {
   private readonly ignored: Record<string, number> = {};
   private readonly pages = new Map<number, PageObj>();
   private readonly slab: SlabReplay;
-  private readonly tasks = new Map<string, Task>();
+  private readonly tasks = new Map<number, Task>();
+  /** The task current when the replay began, made current again at the end. */
+  private readonly task0: Task;
   /** Per CPU: a page allocation held back by rule 2 (see the header), or undefined. */
   private readonly held: Array<TraceRecord | undefined>;
   private nrHeld = 0;
@@ -187,6 +192,7 @@ export class Replayer {
     this.slab = new SlabReplay(m);
     this.held = new Array<TraceRecord | undefined>(m.cfg.nrCpus).fill(undefined);
     this.ns0 = m.clock.ns;
+    this.task0 = m.sched.current;
     const z = (): number[] => new Array<number>(NR_PAGE_ORDERS).fill(0);
     this.p = {
       allocs: z(), frees: z(), modelFailures: z(), traceFailures: z(), unmatchedFrees: 0, freesOfFailed: 0,
@@ -254,16 +260,21 @@ export class Replayer {
     this.advanceClock(rec.ts);
     const m = this.m;
     this.called = false;
-    const run = isPage ? (): void => this.page(rec) : (): void => {
-      this.called = this.slab.replay(rec);
-    };
-    const ctx = rec.inIrq === true
-      ? (): void => m.inIrq(run, cpu)
-      : rec.inSoftirq === true ? (): void => m.inSoftirq(run, cpu) : run;
-    if (rec.pid >= 0) m.sched.runAs(this.task(rec, cpu), ctx);
-    else ctx();
+    // The record's task becomes current (a context switch only when it changes); interrupts nest inside it.
+    if (rec.pid >= 0) {
+      const t = this.task(rec, cpu);
+      if (m.sched.current !== t) m.sched.switchTo(t);
+    }
+    if (rec.inIrq === true) m.inIrq(() => this.run(rec, isPage), cpu);
+    else if (rec.inSoftirq === true) m.inSoftirq(() => this.run(rec, isPage), cpu);
+    else this.run(rec, isPage);
     const into = this.called ? this.replayed : this.countedOnly;
     into[ev] = (into[ev] ?? 0) + 1;
+  }
+
+  private run(rec: TraceRecord, isPage: boolean): void {
+    if (isPage) this.page(rec);
+    else this.called = this.slab.replay(rec);
   }
 
   private advanceClock(ts: number): void {
@@ -274,14 +285,17 @@ export class Replayer {
     if (target - now >= this.tickNs) this.m.tick(target - now);
   }
 
+  /**
+   * The model task of a trace thread: one per pid (exec changes the comm, not the task), and one idle task
+   * per CPU for pid 0 (swapper/N). The model assigns its own pids: the trace's could collide with its own.
+   */
   private task(rec: TraceRecord, cpu: number): Task {
-    const key = `${rec.comm}-${rec.pid}`;
+    const key = rec.pid === 0 ? -1 - cpu : rec.pid;
     let t = this.tasks.get(key);
     if (t === undefined) {
-      // The model assigns its own pids: the trace's could collide with the model's own tasks.
       t = this.m.sched.createTask(rec.comm, cpu);
       this.tasks.set(key, t);
-    }
+    } else if (t.comm !== rec.comm) t.comm = rec.comm;
     t.cpu = cpu; // tasks migrate
     return t;
   }
@@ -361,6 +375,7 @@ export class Replayer {
     }
     this.held.fill(undefined);
     this.nrHeld = 0;
+    if (m.sched.current !== this.task0) m.sched.switchTo(this.task0);
     this.opts.timeline?.sample(m, 'replay');
     let live = 0;
     for (const o of this.pages.values()) if (o.pfn >= 0) live++;
