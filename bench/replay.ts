@@ -39,10 +39,12 @@ export async function traceInput(): Promise<TraceInput> {
   return { source: 'the model\'s own trace (page allocations, kmalloc/kfree)', lines: modelTrace() };
 }
 
-function modelTrace(): string[] {
+/** REPLAY_EVENTS lines of the model's own trace of a page and kmalloc workload (deterministic). */
+export function modelTrace(): string[] {
   const m = Machine.boot({ mem: '1G', nrCpus: 2, seed: 1 });
   m.trace.enable(['mm_page_alloc', 'mm_page_free', 'kmalloc', 'kfree']);
-  const rng = mulberry32(8);
+  const u32 = mulberry32(8);
+  const rng = (): number => u32() / 2 ** 32; // [0, 1)
   const pages: Array<[number, number]> = [];
   const objs: number[] = [];
   while (countLines(m) < REPLAY_EVENTS) {

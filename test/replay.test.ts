@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { modelTrace, REPLAY_EVENTS } from '../bench/replay.js';
 import { main } from '../src/cli/main.js';
 import { GFP } from '../src/gfp.js';
 import { Machine } from '../src/machine.js';
 import { NO_PAGE } from '../src/mm/page.js';
 import { Timeline } from '../src/report/timeline.js';
 import { parseTrace } from '../src/trace/parse.js';
-import { impliedMemBytes, isSlabPage, replayTrace, tracePfnEnd, type ReplayLayer, type ReplayResult } from '../src/trace/replay.js';
+import { impliedMemBytes, isSlabPage, Replayer, replayTrace, tracePfnEnd, type ReplayLayer, type ReplayResult } from '../src/trace/replay.js';
+import { TraceParser } from '../src/trace/parse.js';
 
 const FIX = new URL('./fixtures/', import.meta.url).pathname;
 const REAL = ['real/page-alloc.txt', 'real/page-alloc.pipe.txt', 'real/perf-script.txt', 'real/slab.txt', 'real/vmalloc.txt', 'traces/slab.txt.gz', 'traces/tgid.txt'];
@@ -179,6 +181,33 @@ function state(m: Machine): unknown {
     allocFailures: Array.from(m.stats.allocFailures),
   };
 }
+
+describe('a 200,000-event trace', () => {
+  it('replays under every --layer, deterministically, on a strict machine', () => {
+    const lines = modelTrace();
+    expect(lines).toHaveLength(REPLAY_EVENTS);
+    const run = (layer: ReplayLayer): ReplayResult => {
+      const m = Machine.boot({ mem: '1G', nrCpus: 2, strict: true });
+      const rp = new Replayer(m, { layer });
+      const p = new TraceParser();
+      for (const l of lines) {
+        const r = p.parseLine(l);
+        if (r !== null) rp.step(r);
+      }
+      return rp.finish();
+    };
+    for (const layer of LAYERS) {
+      const a = run(layer);
+      expect(a.records).toBe(REPLAY_EVENTS);
+      expect(run(layer)).toEqual(a);
+      // The trace starts when tracing was enabled: every free it holds is of an allocation it holds.
+      expect(a.unmatchedFrees).toBe(0);
+      expect(a.neverFreed).toBeGreaterThan(0);
+      expect(a.pages.lostFrees + a.slab.lostFrees).toBe(0);
+      expect(a.pages.modelFailures.every((n) => n === 0) && a.slab.modelFailures === 0).toBe(true);
+    }
+  }, 60_000);
+});
 
 describe('round trip: the model\'s own trace', () => {
   async function roundTrip(layer: ReplayLayer): Promise<{ a: Machine; b: Machine; r: ReplayResult; text: string }> {
