@@ -24,6 +24,9 @@
  *   read.1m.model           not a timing: one pass of each read with the TLB flushed first (cold) and one
  *                           right after (warm), giving the model clock advanced (TLB hits and page-table walk
  *                           levels, src/mm/tlb.ts) and the TLB walks per pass, and the vmalloc/direct ratios
+ * Trace figures (bench/replay.ts): trace.parse (TraceParser.parseLine) and trace.parse_replay.{pages,slab,all}
+ * (parse and Replayer.step on a fresh machine of the size the trace implies) over 200,000 events of a real
+ * capture when /tmp/mmlab-captures/ls/trace.txt.gz (or $MMLAB_BENCH_TRACE) exists, else of the model's own trace.
  * Ratios against the
  * acceptance targets are printed as PASS/FAIL, but the exit status is 0 either way: the figures are tracked,
  * not gated. JSON keys are stable; later figures are added as new keys.
@@ -33,6 +36,7 @@ import { cpus, loadavg } from 'node:os';
 import { MemPool } from '@thi.ng/malloc';
 import { GFP, Machine, SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT, type KmemCache } from '../src/index.js';
 import { consume, logUniformSizes, measureAll, median, mulberry32, type Measurement, type Task } from './harness.js';
+import { REPLAY_EVENTS, replayFigures, TARGET_REPLAY_EVENTS_PER_SEC } from './replay.js';
 
 // --- options -----------------------------------------------------------------------------------------
 
@@ -524,7 +528,7 @@ function verifyVmalloc(m: Machine, freeBefore: number, tablesBefore: number, wha
   if (missing !== tables) throw new Error(`${what}: ${missing} pages not returned after the run, ${tables} of them new page tables`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const loadAtStart = Math.round(loadavg()[0] * 100) / 100;
   const figures: Record<string, Figure | Record<string, number | string>> = {};
@@ -731,6 +735,14 @@ function main(): void {
     'read.1m.vmalloc': `1 MiB read, ${READ_BYTES / READ_CHUNK} x m.readInto(${READ_CHUNK})`,
   };
   if (opts.only.length) {
+    // The trace figures are whole passes, not harness tasks: --only trace measures them alone.
+    if (opts.only.some((p) => 'trace.parse'.startsWith(p) || p.startsWith('trace'))) {
+      const tr = await replayFigures(opts.budgetMs, progress);
+      if (opts.json) process.stdout.write(JSON.stringify({ only: opts.only, source: tr.source, figures: tr.figures }, null, 2) + '\n');
+      else for (const [k, v] of Object.entries(tr.figures)) process.stdout.write(`${k.padEnd(26)} ${fmtNs(v.nsPerOp).padStart(8)} ns/event  ${fmtRate(v.opsPerSec)}events/s  (${tr.source})\n`);
+      opts.only = opts.only.filter((p) => !p.startsWith('trace'));
+      if (opts.only.length === 0) return;
+    }
     runOnly(tasks, after, opts);
     return;
   }
@@ -805,6 +817,11 @@ function main(): void {
     allMetadataBytesPerPage: allMetadata / nrPages,
   };
 
+  // 5: trace parse and replay.
+  const tr = await replayFigures(opts.budgetMs, progress);
+  for (const [k, v] of Object.entries(tr.figures)) figures[k] = figure(k === 'trace.parse' ? 'event parsed' : 'event parsed and replayed', v);
+  figures['trace.input'] = { source: tr.source, events: REPLAY_EVENTS, machineBytes: tr.memBytes };
+
   // 6: ratios against the targets.
   const f = (k: string) => figures[k] as Figure;
   const order0VsRaw = f('page_alloc.order0.bare').nsPerOp / f('baseline.raw_freelist.bare').nsPerOp;
@@ -849,6 +866,12 @@ function main(): void {
       value: kmallocBareVsThing,
       target: `<= ${TARGET_KMALLOC_BARE_VS_THING_MAX}`,
       pass: kmallocBareVsThing <= TARGET_KMALLOC_BARE_VS_THING_MAX,
+    },
+    replay_all_events_per_sec: {
+      what: 'trace.parse_replay.all events/s',
+      value: f('trace.parse_replay.all').opsPerSec,
+      target: `>= ${TARGET_REPLAY_EVENTS_PER_SEC}`,
+      pass: f('trace.parse_replay.all').opsPerSec >= TARGET_REPLAY_EVENTS_PER_SEC,
     },
   };
 
@@ -1007,6 +1030,12 @@ function renderTable(
   out.push(`mem_map: ${(boot.memmapBytes / 2 ** 20).toFixed(1)} MiB for ${boot.nrPages} pfns = ${boot.metadataBytesPerPage.toFixed(3)} bytes per page (${boot.allMetadataBytesPerPage.toFixed(3)} with the pageblock bitmap)`);
   const mixed = figures['page_alloc.mixed'] as Record<string, number>;
   out.push(`mixed: ${mixed.freesPerAlloc.toFixed(3)} frees per allocation, ${mixed.outstandingAtEnd} outstanding at the end`);
+  const ti = figures['trace.input'] as Record<string, string | number>;
+  out.push(`trace, ${ti.events} events of ${ti.source}, machine ${Number(ti.machineBytes) / 2 ** 30} GiB:`);
+  for (const k of ['trace.parse', 'trace.parse_replay.pages', 'trace.parse_replay.slab', 'trace.parse_replay.all']) {
+    const t = figures[k] as Figure;
+    out.push(`  ${k.padEnd(26)} ${fmtNs(t.nsPerOp).padStart(8)} ns/event  ${fmtRate(t.opsPerSec)}events/s  (${t.samples} passes)`);
+  }
   const rm = figures['read.1m.model'] as Record<string, number>;
   const pass = (p: string, w: string) =>
     `${rm[`${p}${w}ModelNs`]} model ns, ${rm[`${p}${w}Walks`]} walks / ${rm[`${p}${w}WalkLevels`]} levels`;
@@ -1022,4 +1051,4 @@ function renderTable(
   return out.join('\n') + '\n';
 }
 
-main();
+await main();

@@ -3,7 +3,7 @@
  * or writes a directory of /proc files, trace, dmesg and result.json); `mmlab scenarios` lists scenarios and
  * the parameters they take (`--param key=value`); `mmlab capture` records the running kernel's kmem and vmalloc
  * tracepoints (src/trace/capture.ts); `mmlab analyze TRACE` summarises a trace as perf kmem stat does
- * (src/trace/analyze.ts).
+ * (src/trace/analyze.ts); `mmlab replay` replays such a trace on the model (src/cli/replay.ts).
  * Bad options get one clear message and exit status 2.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -21,11 +21,12 @@ import { openTraceSource } from '../trace/source.js';
 import { renderHtmlReport, timelineCollector } from '../report/html.js';
 import { formatResult, formatTable } from './report.js';
 import { progressBar } from './progress.js';
+import { parsePolicy, UsageError } from './policy.js';
+import { addReplayCommand } from './replay.js';
 
 /** Lines a trace keeps in --out runs (the ring buffer: the latest events win). */
 const OUT_TRACE_LINES = 200_000;
 
-class UsageError extends Error {}
 
 interface CaptureOpts {
   seconds?: string;
@@ -166,6 +167,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
       out.write(formatAnalysis(trace, a, stats.lines, stats.malformed, stats.unknown, top));
     });
+
+  addReplayCommand(program, out, err, (s) => {
+    status = s;
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -329,24 +334,6 @@ function parseParams(items: string[]): Record<string, string> {
     params.push([m[1], m[2]]);
   }
   return Object.fromEntries(params);
-}
-
-function parsePolicy(items: string[]): Partial<Policy> {
-  const policy: Partial<Policy> = {};
-  for (const item of items) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(item);
-    if (!m) throw new UsageError(`--policy: expected KEY=VALUE, got '${item}'`);
-    const [, key, value] = m;
-    if (!(key in DEFAULT_POLICY)) throw new UsageError(`--policy: unknown switch '${key}' (expected one of: ${Object.keys(DEFAULT_POLICY).join(', ')})`);
-    const def = DEFAULT_POLICY[key as keyof Policy];
-    if (typeof def === 'boolean') {
-      if (value !== 'true' && value !== 'false') throw new UsageError(`--policy ${key}: expected true or false, got '${value}'`);
-      (policy as Record<string, unknown>)[key] = value === 'true';
-    } else {
-      (policy as Record<string, unknown>)[key] = value;
-    }
-  }
-  return policy;
 }
 
 /** `mmlab analyze`'s text: perf kmem stat's summaries as tables. */
