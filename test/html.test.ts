@@ -5,13 +5,12 @@
  * and a screenshot is taken. Without /usr/bin/chromium the browser tests are skipped with a warning in a
  * developer run and fail under CI (CI is set), like the jc tests.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { mmlab } from './helpers/cli.js';
 import { Machine } from '../src/machine.js';
 import { renderHtmlReport, timelineCollector } from '../src/report/html.js';
 import { esc, heatmap, lineChart } from '../src/report/svg.js';
@@ -24,21 +23,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const chromiumTool: Tool = existsSync(CHROMIUM)
   ? { ok: true, why: '' }
   : { ok: false, why: `${CHROMIUM} is missing; install it with: apt-get install -y chromium` };
-
-class Sink extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
-
-async function mmlab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new Sink();
-  const err = new Sink();
-  const code = await main(args, out, err);
-  return { code, out: out.text, err: err.text };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'mmlab-html-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -181,6 +165,57 @@ describe('mmlab run --html', () => {
           expect(network).toEqual([]);
           await page.close();
         }
+      } finally {
+        await browser.close();
+      }
+    });
+
+    it('mmlab replay --html: a timeline per policy and the comparison table, in chromium', async () => {
+      need('chromium', chromiumTool);
+      // A trace of the model's own: 60,000 page events with random lifetimes.
+      const src = Machine.boot({ mem: '256M' });
+      src.trace.enable(['mm_page_alloc', 'mm_page_free']);
+      const live: Array<[number, number]> = [];
+      let x = 12345;
+      for (let i = 0; i < 30_000; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        if (live.length > 2000 || (live.length && x % 3 === 0)) {
+          const [p, o] = live.splice(x % live.length, 1)[0];
+          src.freePages(p, o);
+        } else {
+          const o = x % 4;
+          const p = src.allocPages(0xcc0, o); // GFP_KERNEL
+          if (p >= 0) live.push([p, o]);
+        }
+      }
+      const trace = join(dir, 'model.txt');
+      writeFileSync(trace, src.trace.text());
+      const file = join(dir, 'replay.html');
+      const r = await mmlab('replay', trace, '--layer', 'pages', '--compare', 'compaction=true,compaction=false', '--html', file);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`wrote ${file}`);
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      try {
+        const page = await browser.newPage();
+        const network: string[] = [];
+        await page.route('**/*', (route) => {
+          const url = route.request().url();
+          if (url.startsWith('file:')) return route.continue();
+          network.push(url);
+          return route.abort();
+        });
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+        expect(await page.title()).toBe(`mmlab replay ${trace}`);
+        const heatmaps = page.locator('svg.plot.heatmap');
+        expect(await heatmaps.count()).toBe(2);
+        expect(await heatmaps.first().locator('rect').count()).toBeGreaterThan(200);
+        expect(await page.locator('svg.plot.line.failures path').count()).toBe(2);
+        expect(await page.locator('table.result tbody tr').count()).toBe(2);
+        const png = join(dir, 'replay.png');
+        await page.screenshot({ path: png, fullPage: true });
+        expect(statSync(png).size).toBeGreaterThan(10_000);
+        expect(network).toEqual([]);
       } finally {
         await browser.close();
       }

@@ -12,6 +12,8 @@ import { parseSize, type MachineConfig, type Policy } from '../config.js';
 import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { Timeline } from '../report/timeline.js';
+import { renderHtmlReport } from '../report/html.js';
+import type { Table } from '../workloads/scenario.js';
 import { openTrace, parseTrace, TraceParseError, type ParseOptions, type ParseStats } from '../trace/parse.js';
 import { impliedMemBytes, REPLAY_LAYERS, replayTrace, type ReplayLayer, type ReplayResult } from '../trace/replay.js';
 import { parsePolicy, UsageError } from './policy.js';
@@ -28,6 +30,7 @@ interface ReplayOpts {
   lenient?: boolean;
   json?: boolean;
   out?: string;
+  html?: string;
 }
 
 /** Memory and CPUs for stdin, which is read once. */
@@ -49,6 +52,7 @@ export function addReplayCommand(program: Command, out: NodeJS.WritableStream, e
     .option('--lenient', 'skip and count malformed lines')
     .option('--json', 'print one JSON document')
     .option('--out <dir>', 'write result.json (with the timelines), proc/ and dmesg.txt to DIR')
+    .option('--html <file>', 'write a self-contained HTML report: free blocks per order, fragmentation, failures and fallbacks over time, the comparison')
     .action(async (trace: string, opts: ReplayOpts) => {
       setStatus(await replayCommand(trace, opts, out, err));
     });
@@ -155,6 +159,10 @@ async function replayCommand(trace: string, opts: ReplayOpts, out: NodeJS.Writab
     else if (vs.length > 1) out.write(formatHead(doc) + '\n' + formatCompare(runs) + '\n');
     else out.write(formatHead(doc) + '\n' + formatRun(runs[0].result, runs[0].name) + '\n');
     if (opts.out !== undefined && !opts.json) out.write(`wrote ${opts.out}/\n`);
+    if (opts.html !== undefined) {
+      writeHtml(opts.html, input.label, opts.layer, runs);
+      if (!opts.json) out.write(`wrote ${opts.html}\n`);
+    }
     return 0;
   } catch (e) {
     if (e instanceof TraceParseError) {
@@ -229,14 +237,37 @@ function formatRun(r: ReplayResult, name: string): string {
 /** Costly order (PAGE_ALLOC_COSTLY_ORDER) and pageblock order: where fragmentation shows first and where it matters for THP. */
 const SHOW_ORDERS = [3, 9];
 
-function formatCompare(runs: Array<{ name: string; result: ReplayResult }>): string {
-  const head = ['policy', 'failures by order', 'fallbacks', 'reclaimed', 'compact stall/success', ...SHOW_ORDERS.map((o) => `unusable o${o}`), 'unmatched', 'never freed'];
+/** The comparison of the runs: one row per policy. */
+function compareTable(runs: Array<{ name: string; result: ReplayResult }>): Table {
+  const columns = ['policy', 'failures by order', 'fallbacks', 'reclaimed', 'compact stall/success', ...SHOW_ORDERS.map((o) => `unusable o${o}`), 'unmatched', 'never freed'];
   const rows = runs.map(({ name, result: r }) => [
     name, byOrder(r.model.allocFailures), String(r.model.fallbacks), String(r.model.pgstealKswapd + r.model.pgstealDirect),
     `${r.model.compactStall}/${r.model.compactSuccess}`, ...SHOW_ORDERS.map((o) => String(r.model.unusable[o] ?? '')),
     String(r.unmatchedFrees), String(r.neverFreed),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
-  return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+  return { title: 'replay under each policy', columns, rows };
+}
+
+function formatCompare(runs: Array<{ name: string; result: ReplayResult }>): string {
+  const t = compareTable(runs);
+  const w = t.columns.map((h, i) => Math.max(h.length, ...t.rows.map((row) => String(row[i]).length)));
+  const line = (cells: Array<string | number>): string => cells.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
+  return [line(t.columns), line(w.map((n) => '-'.repeat(n))), ...t.rows.map(line)].join('\n');
+}
+
+/** --html: the runs' timelines as plots, and the comparison table. */
+function writeHtml(file: string, trace: string, layer: string, runs: Array<{ name: string; result: ReplayResult; m: Machine }>): void {
+  const m = runs[0].m;
+  const html = renderHtmlReport({
+    title: `mmlab replay ${trace}`,
+    subtitle: `layer ${layer}, ${m.cfg.arch.arch}, ${Math.round((m.cfg.maxPfn * 4096) / (1 << 20))} MiB, ${m.cfg.nrCpus} CPUs`,
+    timelines: runs.map((r) => ({ label: r.name, timeline: { samples: r.result.timeline ?? [] } })),
+    tables: [compareTable(runs)],
+    summary: runs.map((r) => `${r.name}: ${r.result.unmatchedFrees} unmatched frees, ${r.result.neverFreed} never freed, failures by order ${byOrder(r.result.model.allocFailures)}`),
+  });
+  try {
+    writeFileSync(file, html);
+  } catch (e) {
+    throw new UsageError(`--html: cannot write '${file}': ${(e as Error).message}`);
+  }
 }

@@ -13,7 +13,7 @@ export interface HtmlReport {
   title: string;
   subtitle?: string;
   /** One timeline per design or phase, in the order to show them. */
-  timelines: Array<{ label: string; timeline: Timeline }>;
+  timelines: Array<{ label: string; timeline: Pick<Timeline, 'samples'> }>;
   tables: Table[];
   summary: string[];
 }
