@@ -8,12 +8,13 @@
  * where they fail, as test/helpers/jc.ts does for missing tools.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CAPTURE_PROC_FILES, DEFAULT_CAPTURE_EVENTS, findTracefs } from '../src/trace/capture.js';
+import { mmlab as inProcess } from './helpers/cli.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'mmlab.js');
 const work = mkdtempSync(join(tmpdir(), 'mmlab-capture-'));
@@ -225,6 +226,28 @@ describe('mmlab capture', () => {
     expect(existsSync(instanceOf(r.pid))).toBe(false);
     expect(doc(dir).commandExit).toEqual({ code: null, signal: 'SIGINT' });
   });
+
+  real('a capture of 200,000 events and more replays under every --layer, deterministically, reporting unmatched frees', async () => {
+    need();
+    const dir = join(work, 'big');
+    const r = await mmlab(['capture', '--out', dir, '--buffer-kb', '16384', '--', 'sh', '-c', 'ls -R /usr > /dev/null; ls -R /usr > /dev/null']);
+    expect(r.code).toBe(0);
+    const lines = gunzipSync(readFileSync(join(dir, 'trace.txt.gz'))).toString().split('\n');
+    const events = lines.filter((l) => / (mm_page_|kmalloc|kfree|kmem_cache_)/.test(l));
+    expect(events.length).toBeGreaterThanOrEqual(200_000);
+    // The first 200,000 event lines (a real trace, cut where a replay of all of it would make the test slow).
+    const cut = join(work, 'big.txt');
+    writeFileSync(cut, events.slice(0, 200_000).join('\n') + '\n');
+    for (const layer of ['pages', 'slab', 'all']) {
+      const a = await inProcess('replay', cut, '--layer', layer, '--json');
+      expect(a.code, a.err).toBe(0);
+      const b = await inProcess('replay', cut, '--layer', layer, '--json');
+      expect(b.out).toBe(a.out);
+      const res = JSON.parse(a.out).runs[0].result;
+      expect(res.unmatchedFrees, layer).toBeGreaterThan(0); // frees of what was allocated before the capture
+      expect(JSON.parse(a.out).trace.parse.records).toBe(200_000);
+    }
+  }, 120_000);
 });
 
 // setpriv is util-linux; the not-root case needs it only when the tests run as root.
