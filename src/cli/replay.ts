@@ -13,6 +13,7 @@ import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { Timeline } from '../report/timeline.js';
 import { renderHtmlReport } from '../report/html.js';
+import { parseBuddyinfo, shapeFreeLists, type ShapeResult } from '../trace/shape.js';
 import type { Table } from '../workloads/scenario.js';
 import { openTrace, parseTrace, TraceParseError, type ParseOptions, type ParseStats } from '../trace/parse.js';
 import { impliedMemBytes, REPLAY_LAYERS, replayTrace, type ReplayLayer, type ReplayResult } from '../trace/replay.js';
@@ -31,6 +32,7 @@ interface ReplayOpts {
   json?: boolean;
   out?: string;
   html?: string;
+  shape?: string;
 }
 
 /** Memory and CPUs for stdin, which is read once. */
@@ -52,6 +54,7 @@ export function addReplayCommand(program: Command, out: NodeJS.WritableStream, e
     .option('--lenient', 'skip and count malformed lines')
     .option('--json', 'print one JSON document')
     .option('--out <dir>', 'write result.json (with the timelines), proc/ and dmesg.txt to DIR')
+    .option('--shape <buddyinfo>', 'shape the starting free lists after this /proc/buddyinfo (default: a capture\'s proc/start/buddyinfo; none: boot fresh)')
     .option('--html <file>', 'write a self-contained HTML report: free blocks per order, fragmentation, failures and fallbacks over time, the comparison')
     .action(async (trace: string, opts: ReplayOpts) => {
       setStatus(await replayCommand(trace, opts, out, err));
@@ -62,12 +65,15 @@ interface Input {
   file: string;
   label: string;
   parse: ParseOptions;
+  /** A buddyinfo snapshot to shape the starting free lists after (src/trace/shape.ts). */
+  buddyinfo?: string;
 }
 
 function resolveInput(trace: string, opts: ReplayOpts): Input {
   let file = trace;
   let formats = opts.formats;
   let kernel = opts.kernel;
+  let buddyinfo: string | undefined;
   if (trace !== '-') {
     if (!existsSync(trace)) throw new UsageError(`replay: no such file or directory '${trace}'`);
     if (statSync(trace).isDirectory()) {
@@ -75,10 +81,15 @@ function resolveInput(trace: string, opts: ReplayOpts): Input {
       if (file === '') throw new UsageError(`replay: '${trace}' has no trace.txt.gz or trace.txt (is it a mmlab capture directory?)`);
       if (formats === undefined && existsSync(join(trace, 'formats'))) formats = join(trace, 'formats');
       if (kernel === undefined && existsSync(join(trace, 'kernel'))) kernel = readFileSync(join(trace, 'kernel'), 'utf8').trim();
+      if (opts.shape === undefined && existsSync(join(trace, 'proc', 'start', 'buddyinfo'))) buddyinfo = join(trace, 'proc', 'start', 'buddyinfo');
     }
   }
+  if (opts.shape !== undefined && opts.shape !== 'none') {
+    if (!existsSync(opts.shape)) throw new UsageError(`--shape: no such file '${opts.shape}'`);
+    buddyinfo = opts.shape;
+  }
   if (formats !== undefined && !existsSync(formats)) throw new UsageError(`--formats: no such directory '${formats}'`);
-  return { file, label: trace === '-' ? '<stdin>' : file, parse: { file: trace === '-' ? '<stdin>' : file, kernel, formats, lenient: opts.lenient === true } };
+  return { file, label: trace === '-' ? '<stdin>' : file, parse: { file: trace === '-' ? '<stdin>' : file, kernel, formats, lenient: opts.lenient === true }, buddyinfo };
 }
 
 interface Variant {
@@ -130,6 +141,7 @@ async function replayCommand(trace: string, opts: ReplayOpts, out: NodeJS.Writab
     cpus ??= STDIN_CPUS;
     const runs: Array<{ name: string; policy: Policy; result: ReplayResult; m: Machine }> = [];
     let stats: ParseStats | undefined;
+    let shaped: ShapeResult | undefined;
     for (const v of vs) {
       const cfg: MachineConfig = { mem, nrCpus: cpus, policy: v.policy };
       let m: Machine;
@@ -137,6 +149,16 @@ async function replayCommand(trace: string, opts: ReplayOpts, out: NodeJS.Writab
         m = Machine.boot(cfg);
       } catch (e) {
         throw new UsageError(`${vs.length > 1 ? `--compare ${v.name}: ` : ''}${(e as Error).message}`);
+      }
+      if (input.buddyinfo !== undefined) {
+        let counts;
+        try {
+          counts = parseBuddyinfo(readFileSync(input.buddyinfo, 'utf8'), input.buddyinfo);
+        } catch (e) {
+          err.write(`mmlab: ${(e as Error).message}\n`);
+          return 1;
+        }
+        shaped = shapeFreeLists(m, counts);
       }
       const records = parseTrace(openTrace(input.file), input.parse);
       const bar = !opts.json && total > 0 && (out as NodeJS.WriteStream).isTTY ? progressBar(err, 'events', true) : undefined;
@@ -149,7 +171,7 @@ async function replayCommand(trace: string, opts: ReplayOpts, out: NodeJS.Writab
     }
     const doc = {
       trace: { file: input.label, kernel: input.parse.kernel ?? null, formats: input.parse.formats ?? null, parse: stats },
-      machine: { arch: runs[0].m.cfg.arch.arch, mem, nrCpus: cpus, totalramPages: runs[0].m.totalramPages },
+      machine: { arch: runs[0].m.cfg.arch.arch, mem, nrCpus: cpus, totalramPages: runs[0].m.totalramPages, shapedFrom: input.buddyinfo ?? null, shaped: shaped ?? null },
       layer: opts.layer,
       runs: runs.map((r) => ({ name: r.name, policy: r.policy, result: r.result })),
     };
