@@ -16,8 +16,8 @@ import { DEFAULT_SCENARIO, findScenario, SCENARIOS } from '../workloads/index.js
 import { resolveParams, unknownParam, type ScenarioResult } from '../workloads/scenario.js';
 import { capture, CaptureUsageError, defaultCaptureDir, MAX_BUFFER_KB, parseEventList } from '../trace/capture.js';
 import { analyzeTrace, fragmentationPct, type Analysis } from '../trace/analyze.js';
-import { parseTrace, TraceParseError } from '../trace/parse.js';
-import { openTraceSource } from '../trace/source.js';
+import { openTrace, parseTrace, TraceParseError } from '../trace/parse.js';
+import { resolveTraceSource } from '../trace/source.js';
 import { renderHtmlReport, timelineCollector } from '../report/html.js';
 import { formatResult, formatTable } from './report.js';
 import { progressBar } from './progress.js';
@@ -146,11 +146,11 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const top = int(opts.top ?? '20', '--top', 1);
       let src;
       try {
-        src = openTraceSource(trace, { ...(opts.kernel ? { kernel: opts.kernel } : {}), ...(opts.formats ? { formats: opts.formats } : {}), lenient: opts.lenient === true });
+        src = resolveTraceSource(trace, { ...(opts.kernel ? { kernel: opts.kernel } : {}), ...(opts.formats ? { formats: opts.formats } : {}), lenient: opts.lenient === true });
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      const records = parseTrace(src.input, src.parse);
+      const records = parseTrace(openTrace(src.file), src.parse);
       let a: Analysis;
       try {
         a = await analyzeTrace(records);

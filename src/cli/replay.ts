@@ -6,13 +6,14 @@
  * bar. Exit status: 0, 1 for a malformed trace (the parser's file:line: event: field message), 2 for usage.
  */
 import { Command, Option } from 'commander';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize, type MachineConfig, type Policy } from '../config.js';
 import { Machine } from '../machine.js';
 import { PROC_NAMES } from '../proc/index.js';
 import { Timeline } from '../report/timeline.js';
 import { renderHtmlReport } from '../report/html.js';
+import { resolveTraceSource, type TraceSource } from '../trace/source.js';
 import { parseBuddyinfo, shapeFreeLists, type ShapeResult } from '../trace/shape.js';
 import type { Table } from '../workloads/scenario.js';
 import { openTrace, parseTrace, TraceParseError, type ParseOptions, type ParseStats } from '../trace/parse.js';
@@ -61,35 +62,26 @@ export function addReplayCommand(program: Command, out: NodeJS.WritableStream, e
     });
 }
 
-interface Input {
-  file: string;
-  label: string;
-  parse: ParseOptions;
-  /** A buddyinfo snapshot to shape the starting free lists after (src/trace/shape.ts). */
-  buddyinfo?: string;
-}
-
-function resolveInput(trace: string, opts: ReplayOpts): Input {
-  let file = trace;
-  let formats = opts.formats;
-  let kernel = opts.kernel;
-  let buddyinfo: string | undefined;
-  if (trace !== '-') {
-    if (!existsSync(trace)) throw new UsageError(`replay: no such file or directory '${trace}'`);
-    if (statSync(trace).isDirectory()) {
-      file = ['trace.txt.gz', 'trace.txt'].map((f) => join(trace, f)).find((f) => existsSync(f)) ?? '';
-      if (file === '') throw new UsageError(`replay: '${trace}' has no trace.txt.gz or trace.txt (is it a mmlab capture directory?)`);
-      if (formats === undefined && existsSync(join(trace, 'formats'))) formats = join(trace, 'formats');
-      if (kernel === undefined && existsSync(join(trace, 'kernel'))) kernel = readFileSync(join(trace, 'kernel'), 'utf8').trim();
-      if (opts.shape === undefined && existsSync(join(trace, 'proc', 'start', 'buddyinfo'))) buddyinfo = join(trace, 'proc', 'start', 'buddyinfo');
-    }
+/** The trace, its parser options and its buddyinfo snapshot, with the options given winning. */
+function resolveInput(trace: string, opts: ReplayOpts): TraceSource {
+  const given: ParseOptions = { lenient: opts.lenient === true };
+  if (opts.formats !== undefined) {
+    if (!existsSync(opts.formats)) throw new UsageError(`--formats: no such directory '${opts.formats}'`);
+    given.formats = opts.formats;
   }
-  if (opts.shape !== undefined && opts.shape !== 'none') {
+  if (opts.kernel !== undefined) given.kernel = opts.kernel;
+  let src: TraceSource;
+  try {
+    src = resolveTraceSource(trace, given);
+  } catch (e) {
+    throw new UsageError(`replay: ${(e as Error).message}`);
+  }
+  if (opts.shape === 'none') src.buddyinfo = undefined;
+  else if (opts.shape !== undefined) {
     if (!existsSync(opts.shape)) throw new UsageError(`--shape: no such file '${opts.shape}'`);
-    buddyinfo = opts.shape;
+    src.buddyinfo = opts.shape;
   }
-  if (formats !== undefined && !existsSync(formats)) throw new UsageError(`--formats: no such directory '${formats}'`);
-  return { file, label: trace === '-' ? '<stdin>' : file, parse: { file: trace === '-' ? '<stdin>' : file, kernel, formats, lenient: opts.lenient === true }, buddyinfo };
+  return src;
 }
 
 interface Variant {
