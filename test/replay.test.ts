@@ -305,6 +305,12 @@ describe('mmlab replay', () => {
     expect(lines.slice(head + 2).map((l) => l.split(/\s{2,}/)[0])).toEqual(['fallback=none', 'fallback=vcompound', 'fallback=always+compaction=false']);
     const json = JSON.parse((await mmlab('replay', join(FIX, 'real/page-alloc.txt'), '--compare', 'fallback=none,fallback=vcompound', '--json')).out);
     expect(json.runs.map((x: { policy: { fallback: string } }) => x.policy.fallback)).toEqual(['none', 'vcompound']);
+    // The memory overhead column: the slab layer's pages appear once slab events are replayed.
+    const slab = await mmlab('replay', join(FIX, 'real/slab.txt'), '--layer', 'slab', '--compare', 'fallback=none,fallback=vcompound');
+    expect(slab.out).toMatch(/pgtable\/slab pages/);
+    const slabJson = JSON.parse((await mmlab('replay', join(FIX, 'real/slab.txt'), '--layer', 'slab', '--json')).out);
+    expect(slabJson.runs[0].result.model.slabPages).toBeGreaterThan(0);
+    expect(slab.out).toMatch(new RegExp(`^fallback=none .* 0/${slabJson.runs[0].result.model.slabPages} `, 'm'));
   });
 
   it('reads a capture directory: trace.txt.gz, formats/ and kernel', async () => {

@@ -253,11 +253,11 @@ const SHOW_ORDERS = [3, 9];
 
 /** The comparison of the runs: one row per policy. */
 function compareTable(runs: Array<{ name: string; result: ReplayResult }>): Table {
-  const columns = ['policy', 'failures by order', 'fallbacks', 'reclaimed', 'compact stall/success', ...SHOW_ORDERS.map((o) => `unusable o${o}`), 'unmatched', 'never freed'];
+  const columns = ['policy', 'failures by order', 'fallbacks', 'reclaimed', 'compact stall/success', ...SHOW_ORDERS.map((o) => `unusable o${o}`), 'pgtable/slab pages', 'unmatched', 'never freed'];
   const rows = runs.map(({ name, result: r }) => [
     name, byOrder(r.model.allocFailures), String(r.model.fallbacks), String(r.model.pgstealKswapd + r.model.pgstealDirect),
     `${r.model.compactStall}/${r.model.compactSuccess}`, ...SHOW_ORDERS.map((o) => String(r.model.unusable[o] ?? '')),
-    String(r.unmatchedFrees), String(r.neverFreed),
+    `${r.model.pageTablePages}/${r.model.slabPages}`, String(r.unmatchedFrees), String(r.neverFreed),
   ]);
   return { title: 'replay under each policy', columns, rows };
 }

@@ -110,6 +110,9 @@ export interface ReplayResult {
     nrFree: number[];
     extfrag: number[];
     unusable: number[];
+    /** Memory overhead at the end: page-table pages (vmalloc and user), and the pages slabs hold. */
+    pageTablePages: number;
+    slabPages: number;
   };
   timeline?: TimelineSample[];
 }
@@ -421,6 +424,8 @@ export class Replayer {
         compactFreeScanned: d('compactFreeScanned'),
         ns: m.clock.ns - this.ns0,
         nrFree, extfrag, unusable,
+        pageTablePages: m.nrPageTablePages,
+        slabPages: m.slub.counters.reclaimablePages + m.slub.counters.unreclaimablePages + m.slab.largePages,
       },
       timeline: this.opts.timeline?.samples,
     };
