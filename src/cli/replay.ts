@@ -17,7 +17,7 @@ import { resolveTraceSource, type TraceSource } from '../trace/source.js';
 import { parseBuddyinfo, shapeFreeLists, type ShapeResult } from '../trace/shape.js';
 import type { Table } from '../workloads/scenario.js';
 import { openTrace, parseTrace, TraceParseError, type ParseOptions, type ParseStats } from '../trace/parse.js';
-import { impliedMemBytes, REPLAY_LAYERS, replayTrace, type ReplayLayer, type ReplayResult } from '../trace/replay.js';
+import { impliedMemBytes, REPLAY_LAYERS, replayTrace, traceExtent, type ReplayLayer, type ReplayResult } from '../trace/replay.js';
 import { parsePolicy, UsageError } from './policy.js';
 import { progressBar } from './progress.js';
 
@@ -119,15 +119,10 @@ async function replayCommand(trace: string, opts: ReplayOpts, out: NodeJS.Writab
     // The first pass: the machine the trace implies, and the record count for the bar.
     let total = 0;
     if (trace !== '-') {
-      let pfnEnd = 0;
-      let maxCpu = 0;
-      for await (const r of parseTrace(openTrace(input.file), input.parse)) {
-        total++;
-        if (r.cpu > maxCpu) maxCpu = r.cpu;
-        if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) pfnEnd = Math.max(pfnEnd, r.pfn + (1 << (r.order ?? 0)));
-      }
-      mem ??= impliedMemBytes(pfnEnd);
-      cpus ??= maxCpu + 1;
+      const x = await traceExtent(parseTrace(openTrace(input.file), input.parse));
+      total = x.records;
+      mem ??= impliedMemBytes(x.pfnEnd);
+      cpus ??= x.maxCpu + 1;
     }
     mem ??= STDIN_MEM;
     cpus ??= STDIN_CPUS;

@@ -31,7 +31,7 @@ import type { PageAlloc } from '../mm/page_alloc.js';
 import { PF_KTHREAD, type Sched, type Task } from '../mm/sched.js';
 import type { SwapRw } from '../mm/swapfile.js';
 import type { NetDevice } from '../net/dev.js';
-import type { ObjPool, SkBuff, Skbuff, SkbPool, SkbReserve } from '../net/skbuff.js';
+import { chargedAlloc, type ObjPool, type SkBuff, type Skbuff, type SkbPool, type SkbReserve } from '../net/skbuff.js';
 import { Sock, type Sockets } from '../net/sock.js';
 import type { Policy } from '../config.js';
 
@@ -179,10 +179,10 @@ export class NfsSwapFile implements SwapRw {
     if (d.design === 'mem_reserve' && d.reserves) {
       rpc.task = d.rpcTask.alloc(gfp | GFP.NOMEMALLOC);
       if (rpc.task) return true;
-      if (!d.pa.gfpPfmemallocAllowed(gfp) || !d.reserves.rpc.charge(d.rpcTask.size)) return false;
-      rpc.task = d.rpcTask.alloc(gfp);
-      if (!rpc.task) d.reserves.rpc.uncharge(d.rpcTask.size);
-      rpc.charged = rpc.task !== 0;
+      if (!d.pa.gfpPfmemallocAllowed(gfp)) return false;
+      const task = chargedAlloc(d.reserves.rpc, d.rpcTask.size, () => d.rpcTask.alloc(gfp));
+      rpc.charged = task > 0;
+      rpc.task = rpc.charged ? task : 0;
       return rpc.charged;
     }
     rpc.task = d.rpcTask.alloc(gfp);

@@ -49,6 +49,18 @@ export interface SkbReserve {
   uncharge(bytes: number): void;
 }
 
+/**
+ * Zijlstra's emergency allocation (___kmalloc_reserve under mem_reserve): charge `reserve` strictly, then
+ * allocate; a failed allocation gives the charge back. The object, 0 if the allocation failed, or -1 if the
+ * charge would have passed the reserve's limit.
+ */
+export function chargedAlloc(reserve: SkbReserve, bytes: number, alloc: () => number): number {
+  if (!reserve.charge(bytes)) return -1;
+  const obj = alloc();
+  if (!obj) reserve.uncharge(bytes);
+  return obj;
+}
+
 /** A pool of objects (a mempool) that skb heads or data areas come from instead of the slab allocator. */
 export interface ObjPool {
   /** An object of the pool's size, or 0. */
@@ -173,15 +185,9 @@ export class Skbuff {
     const obj = alloc(gfp | GFP.NOMEMALLOC | GFP.NOWARN);
     if (obj || !d.pa.gfpPfmemallocAllowed(gfp)) return obj;
     const charge = d.policy.reserves === 'mem_reserve' && reserve !== undefined;
-    if (charge && !reserve.charge(bytes)) {
-      this.stats.reserveLimitHits++;
-      return 0;
-    }
-    const emerg = alloc(gfp);
-    if (!emerg) {
-      if (charge) reserve.uncharge(bytes);
-      return 0;
-    }
+    const emerg = charge ? chargedAlloc(reserve, bytes, () => alloc(gfp)) : alloc(gfp);
+    if (emerg === -1) this.stats.reserveLimitHits++;
+    if (emerg <= 0) return 0;
     if (charge) {
       skb.reserve = reserve;
       skb.charged += bytes;

@@ -6,7 +6,7 @@
  * Pages pair on pfn (perf's page= is meaningless), objects on the pointer text. Like perf, internal
  * fragmentation is (allocated - requested) / allocated; a call site is the symbol without its offset.
  */
-import { formatGfp } from '../gfp.js';
+import { formatGfp, MIGRATETYPE_NAMES } from '../gfp.js';
 import type { TraceRecord } from './parse_fields.js';
 
 export interface CountRow {
@@ -54,7 +54,6 @@ export interface Analysis {
   vmalloc: { allocs: number; failed: number; lazyFrees: number; purges: number };
 }
 
-const MIGRATETYPE_NAMES = ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic', 'CMA', 'Isolate'];
 const PAGE_ALLOC = new Set(['mm_page_alloc']);
 const PAGE_FREE = new Set(['mm_page_free', 'mm_page_free_batched']);
 const SLAB_ALLOC = new Set(['kmalloc', 'kmalloc_node', 'kmem_cache_alloc', 'kmem_cache_alloc_node']);
@@ -101,7 +100,7 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
         continue;
       }
       if (order < byOrder.length) byOrder[order].allocs++;
-      const mt = MIGRATETYPE_NAMES[r.migratetype ?? -1] ?? String(r.migratetype);
+      const mt: string = MIGRATETYPE_NAMES[r.migratetype ?? -1] ?? String(r.migratetype);
       byMt[mt] = (byMt[mt] ?? 0) + 1;
       const g = r.gfp === undefined ? '?' : formatGfp(r.gfp);
       byGfp[g] = (byGfp[g] ?? 0) + 1;

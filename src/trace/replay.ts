@@ -457,14 +457,21 @@ export function impliedMemBytes(maxPfnEnd: number, min = 256 << 20): number {
   return bytes;
 }
 
-/** The end (highest pfn + its block) of the page events of `records`: a first pass for impliedMemBytes. */
-export async function tracePfnEnd(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<number> {
-  let end = 0;
+/** What a first pass over a trace gives: its records, the end (highest pfn + its block) of its page events, its highest CPU. */
+export async function traceExtent(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<{ records: number; pfnEnd: number; maxCpu: number }> {
+  const x = { records: 0, pfnEnd: 0, maxCpu: 0 };
   for await (const r of records as AsyncIterable<TraceRecord>) {
+    x.records++;
+    if (r.cpu > x.maxCpu) x.maxCpu = r.cpu;
     if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) {
       const e = r.pfn + (1 << (r.order ?? 0));
-      if (e > end) end = e;
+      if (e > x.pfnEnd) x.pfnEnd = e;
     }
   }
-  return end;
+  return x;
+}
+
+/** The end of the page events of `records`: a first pass for impliedMemBytes. */
+export async function tracePfnEnd(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<number> {
+  return (await traceExtent(records)).pfnEnd;
 }
