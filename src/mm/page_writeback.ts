@@ -7,7 +7,9 @@
  * write starts; the write then takes the device's time per page, one page after another, and completes when
  * the model clock passes its end. Completions are collected whenever the machine looks (reclaim, a daemon
  * tick, an explicit `complete()`), in the order they finish. A page written because reclaim wanted it
- * (PG_reclaim) is rotated to the tail of its inactive list on completion, so the next scan frees it.
+ * (PG_reclaim) is rotated to the tail of its inactive list on completion, so the next scan frees it. A device
+ * that ends its writes itself (swap over NFS: the server's reply) starts them with startPending and ends them
+ * with endPending.
  * Departures: a device has one queue and no merging or plugging; reads cost time but are synchronous.
  */
 import type { Clock } from './clock.js';

@@ -2,7 +2,8 @@
  * Page reclaim (mm/vmscan.c: try_to_free_pages, do_try_to_free_pages, shrink_node, get_scan_count,
  * shrink_lruvec, shrink_active_list, shrink_inactive_list, isolate_lru_folios, shrink_folio_list,
  * folio_check_references, wakeup_kswapd, balance_pgdat, pgdat_balanced, kswapd_shrink_node,
- * reclaim_throttle, zone_reclaimable_pages; mm/shrinker.c do_shrink_slab).
+ * reclaim_throttle, allow_direct_reclaim, throttle_direct_reclaim, zone_reclaimable_pages; mm/shrinker.c
+ * do_shrink_slab).
  *
  * Reclaim scans the node's LRU lists from the old end, `size >> priority` pages per list and priority
  * (DEF_PRIORITY 12 down to 0), in SWAP_CLUSTER_MAX batches, until it has what it was asked for. A page
@@ -19,9 +20,13 @@
  * kswapd runs when woken (below the low watermark) and reclaims until a zone meets its high watermark for
  * the order asked (plus any watermark boost); in the model it runs to completion on the waker's return, in
  * its own task context, and wakes kcompactd when it is done with a high-order request.
- * Departures: one node; no memcg, no MGLRU, no workingset refault detection; get_scan_count's cost-based
- * balance is replaced by the static swappiness split (anon : file = swappiness : 200 - swappiness); the
- * flusher writes dirty page cache pages in file order instead of by inode age.
+ * Under policy reserves=pfmemalloc a user task's direct reclaim first waits (throttle_direct_reclaim) while the
+ * low zones hold no more than half their min marks, so that the reserve below is left to kswapd.
+ * Departures: kswapd runs on the stack of the task that woke it, so it never sleeps: it yields from the
+ * writeback throttle and leaves anon alone while a swap file's device is congested; one node; no memcg, no
+ * MGLRU, no workingset refault detection; get_scan_count's cost-based balance is replaced by the static
+ * swappiness split (anon : file = swappiness : 200 - swappiness); the flusher writes dirty page cache pages
+ * in file order instead of by inode age.
  */
 import { GFP } from '../gfp.js';
 import { EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, EV_MM_VMSCAN_DIRECT_RECLAIM_END, EV_MM_VMSCAN_KSWAPD_WAKE } from '../trace/events.js';
