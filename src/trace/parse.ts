@@ -103,14 +103,14 @@ function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | un
     // alloc_vmap_area prints "va_start: %lu": a decimal address.
     const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
     const [reqLo, reqHi] = maskOf(base);
-    return { reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0 };
+    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0 };
   }
   const kinds = new Map<string, number>();
   for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
   const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
   const all = [...(base ?? []), ...(OPTIONAL[event] ?? []), ...fmt.fields.map((f) => f.name)];
   const [reqLo, reqHi] = maskOf(keys);
-  return { reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0 };
+  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0 };
 }
 
 const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);
@@ -142,7 +142,7 @@ export class TraceParser {
       throw new Error(`trace parse: cannot read kernel version '${opts.kernel}'; expected e.g. '6.18' or '4.3'`);
     }
     const version = m == null ? Infinity : Number(m[1]) * 1000 + Number(m[2]);
-    this.fo = { kernel: opts.kernel, oldMigratetypes: version < 4004 };
+    this.fo = { kernel: opts.kernel, oldMigratetypes: version < 4004, gfpSeen: new Map() };
     const events = new Set([...KNOWN_EVENTS, ...(formats?.keys() ?? [])]);
     for (const ev of events) {
       if (DEFAULT_REQUIRED[ev] === undefined) continue; // a format alone does not make an event known
@@ -167,7 +167,8 @@ export class TraceParser {
       st.unknown[eEvent] = (st.unknown[eEvent] ?? 0) + 1;
       return null;
     }
-    const rec = schema.make(eEvent, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    // The schema's name, not the line's copy: a constant, which later comparisons match by identity.
+    const rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     try {
       scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
     } catch (e) {
@@ -268,11 +269,39 @@ function isDigit(c: number): boolean {
  * event line. A line without envelope (`event: fields`) gets comm '', pid, cpu and ts -1.
  */
 function envelope(s: string): boolean {
+  // ftrace's own columns (trace_print_context: "%16s-%-7d [%03d] ") put '-' at 16 and "[ddd]" at 25..29:
+  // checked in place, which spares the search for " [" that any other layout needs.
+  const cb = s.charCodeAt(25) === 91 && s.charCodeAt(29) === 93 && s.charCodeAt(16) === 45 && s.charCodeAt(24) === 32 ? ftraceTask(s) : -1;
+  return cb >= 0 ? afterCpu(s, cb) : anyTask(s);
+}
+
+/** The task and CPU of ftrace's fixed columns (see envelope); the index of ']', or -1 to read the line generally. */
+function ftraceTask(s: string): number {
+  let i = 0;
+  while (i < 16 && s.charCodeAt(i) === 32) i++;
+  if (i === 16 || s.charCodeAt(i) === 35) return -1;
+  let e = 17;
+  let pid = 0;
+  for (let c = s.charCodeAt(e); c >= 48 && c <= 57; c = s.charCodeAt(++e)) pid = pid * 10 + c - 48;
+  if (e === 17) return -1;
+  for (let j = e; j < 24; j++) if (s.charCodeAt(j) !== 32) return -1;
+  const c0 = s.charCodeAt(26) - 48;
+  const c1 = s.charCodeAt(27) - 48;
+  const c2 = s.charCodeAt(28) - 48;
+  if (c0 < 0 || c0 > 9 || c1 < 0 || c1 > 9 || c2 < 0 || c2 > 9) return -1;
+  eComm = s.slice(i, 16);
+  ePid = pid;
+  eTgid = undefined;
+  eCpu = c0 * 100 + c1 * 10 + c2;
+  return 29;
+}
+
+/** Any other layout: the CPU column " [ddd]" is found first (comm may hold spaces and dashes), then the task before it. */
+function anyTask(s: string): boolean {
   const n = s.length;
   let i = 0;
   while (i < n && s.charCodeAt(i) === 32) i++;
   if (i === n || s.charCodeAt(i) === 35) return false; // blank, '#'
-  // The CPU column " [ddd]" ends the task part; comm may hold spaces and dashes, so find it first.
   let b = s.indexOf(' [', i);
   let cb = -1;
   while (b >= 0) {
@@ -303,7 +332,7 @@ function envelope(s: string): boolean {
   let d = e;
   while (d > i && isDigit(s.charCodeAt(d - 1))) d--;
   if (d === e) return false;
-  let pid = dec(s, d, e);
+  const pid = dec(s, d, e);
   let sep = s.charCodeAt(d - 1);
   if (sep === 47) {
     // perf's pid/tid
@@ -317,8 +346,16 @@ function envelope(s: string): boolean {
   if (sep !== 45 && sep !== 32) return false;
   let ce = d - 1;
   if (sep === 32) while (ce > i && s.charCodeAt(ce - 1) === 32) ce--;
-  const comm = s.slice(i, ce);
-  // After "]": an optional flags column, then "secs.usecs:".
+  eComm = s.slice(i, ce);
+  ePid = pid;
+  eTgid = tgid;
+  eCpu = cpu;
+  return afterCpu(s, cb);
+}
+
+/** After the CPU column's ']' at `cb`: an optional flags column, "secs.usecs:", and the event name up to ": ". */
+function afterCpu(s: string, cb: number): boolean {
+  const n = s.length;
   let p = cb + 1;
   while (p < n && s.charCodeAt(p) === 32) p++;
   let q = p;
@@ -334,24 +371,23 @@ function envelope(s: string): boolean {
   }
   const ts = timestamp(s, p, q - 1);
   if (ts !== ts) return false;
-  // The event name: up to ": " (perf: "kmem:mm_page_alloc:", perhaps after extra spaces).
+  // The event name: up to the first ": " (or a ':' ending the line), after the last ':' before it (perf's
+  // "kmem:mm_page_alloc:"), perhaps after extra spaces.
   p = q;
   while (p < n && s.charCodeAt(p) === 32) p++;
-  let colon = s.indexOf(': ', p);
-  if (colon < 0) {
-    if (s.charCodeAt(n - 1) !== 58) return false;
-    colon = n - 1;
-  }
   let evStart = p;
-  const sys = s.lastIndexOf(':', colon - 1);
-  if (sys >= p) evStart = sys + 1;
-  const event = s.slice(evStart, colon);
+  let colon = -1;
+  for (let j = p; j < n; j++) {
+    if (s.charCodeAt(j) !== 58) continue;
+    if (j + 1 === n || s.charCodeAt(j + 1) === 32) {
+      colon = j;
+      break;
+    }
+    evStart = j + 1;
+  }
+  if (colon < 0) return false;
   fieldStart = colon + 1;
-  eEvent = event;
-  eComm = comm;
-  ePid = pid;
-  eTgid = tgid;
-  eCpu = cpu;
+  eEvent = s.slice(evStart, colon);
   eTs = ts;
   eFlags = irqFlags;
   return true;
@@ -389,14 +425,27 @@ function dec(s: string, j: number, e: number): number {
 
 const SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 
-/** "secs.frac" (6 digits in ftrace, up to 9 in perf --ns) in ns. */
+/** "secs.frac" (6 digits in ftrace, up to 9 in perf --ns) in ns; NaN if not that. */
 function timestamp(s: string, j: number, e: number): number {
-  const dot = s.indexOf('.', j);
-  if (dot < 0 || dot >= e) return dec(s, j, e) * 1e9;
-  const secs = dec(s, j, dot);
-  const digits = e - dot - 1;
+  if (j >= e) return NaN;
+  const start = j;
+  let secs = 0;
+  let c = 0;
+  for (; j < e; j++) {
+    c = s.charCodeAt(j);
+    if (c === 46) break;
+    if (c < 48 || c > 57) return NaN;
+    secs = secs * 10 + c - 48;
+  }
+  if (j === e) return secs * 1e9;
+  if (j === start) return NaN; // ".123:"
+  const digits = e - j - 1;
   if (digits > 9) return NaN;
-  const frac = digits === 0 ? 0 : dec(s, dot + 1, e);
+  let frac = 0;
+  for (j++; j < e; j++) {
+    c = s.charCodeAt(j);
+    if (c < 48 || c > 57) return NaN;
+    frac = frac * 10 + c - 48;
+  }
   return secs * 1e9 + frac * SCALE[digits]!;
 }
-

@@ -37,6 +37,12 @@ export interface TraceRecord {
   callSite?: string;
   /** The `%p` text as printed (hashed or not); null for a NULL pointer. */
   ptr?: string | null;
+  /**
+   * `ptr` as a number, for keyed lookups without hashing text: its value when below 2^52 (a hashed `%p` is
+   * 32 bits), 2^52 plus the low 48 bits for an x86_64 kernel address (`ffff...`), -1 when neither (keep to
+   * the text then); 0 for NULL.
+   */
+  ptrKey?: number;
   bytesReq?: number;
   bytesAlloc?: number;
   name?: string;
@@ -174,8 +180,21 @@ export const OPTIONAL: Record<string, readonly string[]> = {
   kmem_cache_free: ['name'],
 };
 
+/** A field where the last lines of an event had it: its `key=` text, and how its value is read. */
+export interface OrderEntry {
+  keyEq: string;
+  /** keyEq's characters, compared one by one on the fast path. */
+  codes: Uint8Array;
+  key: string;
+  def: FieldDef | undefined;
+  /** The value's kind (a format file's override, else the field's own); -1 for a field the parser does not know. */
+  kind: number;
+}
+
 /** How one event's payload is read. */
 export interface EventSchema {
+  /** The event's name (the one string all its records share). */
+  event: string;
   reqLo: number;
   reqHi: number;
   /** Required field names in print order, to name the first one missing. */
@@ -186,7 +205,7 @@ export interface EventSchema {
    * The fields in the order the last lines printed them, learnt as lines are read: a line that follows it
    * is read with one startsWith per field instead of a scan for '=' and a map lookup.
    */
-  order: Array<{ keyEq: string; key: string; def: FieldDef | undefined }>;
+  order: OrderEntry[];
   /** Records read. */
   count: number;
   /** A new record with the envelope's values and every field of the event (undefined until read). */
@@ -208,6 +227,7 @@ export function recordMaker(keys: readonly string[]): MakeRecord {
     if (p) props.add(p);
   }
   props.add('failed');
+  if (props.has('ptr')) props.add('ptrKey');
   const body = [...props].map((p) => `${p}: undefined`).join(', ');
   // trace_print_lat_fmt: irqs-off d/D (X: not supported), need-resched, then h/s/H (hard in soft), z/Z NMI.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
@@ -236,6 +256,8 @@ export interface FieldOptions {
   kernel: string | undefined;
   /** Migratetypes are numbered as before 4.4. */
   oldMigratetypes: boolean;
+  /** gfp text already read, for this `kernel` (a trace repeats a few dozen masks). */
+  gfpSeen: Map<string, number>;
 }
 
 /**
@@ -256,10 +278,23 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       i++;
       continue;
     }
+    // Most lines print their fields as the last line of the event did: the expected key and a plain value
+    // are read in one pass; anything else (another field, "(dec)" after a value, an error) is read below.
+    const ex = oi < order.length ? order[oi] : undefined;
+    if (ex !== undefined && ex.def !== undefined) {
+      const e = fastField(rec, s, i, n, ex, o);
+      if (e >= 0) {
+        if (ex.kind === K_PAGE) pageNull = fastPageNull;
+        seenLo |= ex.def.lo;
+        seenHi |= ex.def.hi;
+        oi++;
+        i = e;
+        continue;
+      }
+    }
     let key: string;
     let vs: number;
     let def: FieldDef | undefined;
-    const ex = oi < order.length ? order[oi] : undefined;
     if (ex !== undefined && s.startsWith(ex.keyEq, i)) {
       key = ex.key;
       def = ex.def;
@@ -268,21 +303,23 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
     } else {
       let k = i;
       while (k < n && (c = s.charCodeAt(k)) !== 61 && c !== 32) k++;
+      let keyEq: string;
       if (c === 61) {
         key = s.slice(i, k);
         vs = k + 1;
-        order[oi++] = { keyEq: key + '=', key, def: FIELDS.get(key) };
+        keyEq = key + '=';
       } else if (s.charCodeAt(k - 1) === 58 && k < n) {
         // "va_start: %lu" (alloc_vmap_area): the key ends with ':' and the value follows a space.
         key = s.slice(i, k - 1);
         vs = k + 1;
         while (vs < n && s.charCodeAt(vs) === 32) vs++;
-        order[oi++] = { keyEq: s.slice(i, vs), key, def: FIELDS.get(key) };
+        keyEq = s.slice(i, vs);
       } else {
         i = k; // a word that is no field (a format's literal text): skip it
         continue;
       }
       def = FIELDS.get(key);
+      order[oi++] = { keyEq, codes: Uint8Array.from(keyEq, (ch) => ch.charCodeAt(0)), key, def, kind: kinds?.get(key) ?? (def === undefined ? -1 : def.kind) };
     }
     let e = s.indexOf(' ', vs);
     if (e < 0) e = n;
@@ -331,18 +368,27 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
         break;
       case K_GFP: {
         const text = s.slice(vs, ve);
+        let g: number;
         try {
-          rec.gfp = parseGfp(text, o.kernel === undefined ? undefined : { kernel: o.kernel });
+          g = parseGfp(text, o.kernel === undefined ? undefined : { kernel: o.kernel });
         } catch {
           throw new FieldError(key, `expected gfp flags, got '${text}'`);
         }
+        rec.gfp = g;
+        if (o.gfpSeen.size < 4096) o.gfpSeen.set(text, g);
         break;
       }
       case K_STR:
         rec[def.prop] = s.slice(vs, ve);
         break;
       case K_PTR:
-        rec.ptr = isNullPtr(s, vs, ve) ? null : s.slice(vs, ve);
+        if (isNullPtr(s, vs, ve)) {
+          rec.ptr = null;
+          rec.ptrKey = 0;
+        } else {
+          rec.ptr = s.slice(vs, ve);
+          rec.ptrKey = ptrKeyOf(s, vs, ve);
+        }
         break;
       case K_BOOL:
         rec[def.prop] = bool(s, vs, ve, ds, de, key);
@@ -369,6 +415,140 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       rec.pfn = -1;
     }
   }
+}
+
+/** fastField's K_PAGE result: whether the page was NULL. */
+let fastPageNull = false;
+
+/**
+ * The field `ex` at `i`, if the line has its key there and a plain value (digits, a word) ended by a space
+ * that no "(" follows, a ", ", or the line's end: stores it and returns where it ends; else -1, having
+ * stored nothing, for scanFields' general reading.
+ */
+function fastField(rec: Record<string, unknown>, s: string, i: number, n: number, ex: OrderEntry, o: FieldOptions): number {
+  const key = ex.codes;
+  const kl = key.length;
+  if (i + kl > n) return -1;
+  for (let k = 0; k < kl; k++) if (s.charCodeAt(i + k) !== key[k]) return -1;
+  const vs = i + kl;
+  const kind = ex.kind;
+  const prop = ex.def!.prop;
+  let j = vs;
+  let c = 0;
+  switch (kind) {
+    case K_PFN:
+    case K_INT:
+    case K_HEX:
+    case K_MT: {
+      let neg = false;
+      if (kind !== K_HEX && s.charCodeAt(j) === 45) {
+        neg = true;
+        j++;
+      }
+      let v = 0;
+      const d0 = j;
+      if (s.charCodeAt(j) === 48 && (s.charCodeAt(j + 1) | 32) === 120 && j + 2 < n && !neg) j += 2;
+      if (kind === K_HEX || j !== d0) {
+        const h0 = j;
+        for (; j < n; j++) {
+          c = s.charCodeAt(j) | 32;
+          if (c >= 48 && c <= 57) v = v * 16 + c - 48;
+          else if (c >= 97 && c <= 102) v = v * 16 + c - 87;
+          else break;
+        }
+        if (j === h0) return -1;
+      } else {
+        for (; j < n; j++) {
+          c = s.charCodeAt(j);
+          if (c < 48 || c > 57) break;
+          v = v * 10 + c - 48;
+        }
+        if (j === d0) return -1;
+      }
+      const e = plainEnd(s, j, n);
+      if (e < 0) return -1;
+      if (neg) v = -v;
+      rec[prop] = kind === K_MT && o.oldMigratetypes && v < 4 ? OLD_MT[v] : v;
+      return e;
+    }
+    case K_STR:
+    case K_PTR:
+    case K_GFP:
+    case K_PAGE:
+    case K_BOOL: {
+      while (j < n && (c = s.charCodeAt(j)) !== 32 && c !== 44) j++;
+      if (j === vs) return -1;
+      const e = plainEnd(s, j, n);
+      if (e < 0) return -1;
+      switch (kind) {
+        case K_STR:
+          rec[prop] = s.slice(vs, j);
+          break;
+        case K_PTR:
+          if (isNullPtr(s, vs, j)) {
+            rec.ptr = null;
+            rec.ptrKey = 0;
+          } else {
+            rec.ptr = s.slice(vs, j);
+            rec.ptrKey = ptrKeyOf(s, vs, j);
+          }
+          break;
+        case K_GFP: {
+          const g = o.gfpSeen.get(s.slice(vs, j));
+          if (g === undefined) return -1;
+          rec.gfp = g;
+          break;
+        }
+        case K_PAGE:
+          fastPageNull = isNullPtr(s, vs, j);
+          break;
+        default: {
+          const len = j - vs;
+          c = s.charCodeAt(vs);
+          if (len === 4 && c === 116 && s.startsWith('true', vs)) rec[prop] = true;
+          else if (len === 5 && c === 102 && s.startsWith('false', vs)) rec[prop] = false;
+          else if (len === 1 && (c === 48 || c === 49)) rec[prop] = c === 49;
+          else return -1;
+        }
+      }
+      return e;
+    }
+    default:
+      return -1;
+  }
+}
+
+/** Where a plain value ending at `j` lets the next field start, or -1 (not plain: scanFields reads it). */
+function plainEnd(s: string, j: number, n: number): number {
+  if (j === n) return n;
+  let c = s.charCodeAt(j);
+  if (c === 44) {
+    // "zone_end=0x..., mode="
+    if (j + 1 === n) return n;
+    c = s.charCodeAt(++j);
+  }
+  if (c !== 32) return -1;
+  return s.charCodeAt(j + 1) === 40 ? -1 : j + 1; // "name=0xcc0 (3264)": options/fields' raw form
+}
+
+/** A pointer's number for `ptrKey` (see TraceRecord), -1 when it has none. */
+function ptrKeyOf(s: string, vs: number, ve: number): number {
+  let j = vs;
+  if (ve - vs > 2 && s.charCodeAt(j) === 48 && (s.charCodeAt(j + 1) | 32) === 120) j += 2;
+  while (j < ve - 1 && s.charCodeAt(j) === 48) j++;
+  const digits = ve - j;
+  if (digits > 16) return -1;
+  let hi = 0; // the digits above the low 12 (48 bits)
+  let lo = 0;
+  for (let k = j; k < ve; k++) {
+    const c = s.charCodeAt(k) | 32;
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    if (ve - k > 12) hi = hi * 16 + d;
+    else lo = lo * 16 + d;
+  }
+  if (hi < 16) return hi * 2 ** 48 + lo; // below 2^52
+  return hi === 0xffff ? 2 ** 52 + lo : -1;
 }
 
 /** `(null)`, `0000000000000000`, `00000000`, `0x0`, `0`. */
