@@ -2,14 +2,15 @@
  * Trace figures for `npm run bench`: parse-only and parse+replay throughput on a 200,000-event trace. The
  * input is built at run time, never committed: the first 200,000 lines of a real capture when one is found
  * ($MMLAB_BENCH_TRACE, else /tmp/mmlab-captures/ls/trace.txt.gz, as `mmlab capture` writes it), otherwise the
- * model's own trace of a page and kmalloc workload. Lines are split beforehand, so the figures are the
- * parser's and the replay's, not gunzip's. A pass is timed whole (parse+replay on a machine booted outside the
- * timing); the figure is the median pass, in ns per event.
+ * model's own trace of a page and kmalloc workload. The text is decoded beforehand and cut into 64 KiB pieces
+ * that end after a newline, as textChunks gives them to `mmlab replay`, so the figures are the parser's and
+ * the replay's, not gunzip's. A pass is timed whole (TraceParser.parseText with Replayer.step as its sink, on
+ * a machine booted outside the timing); the figure is the median pass, in ns per event.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { GFP, Machine } from '../src/index.js';
 import { NO_PAGE } from '../src/mm/page.js';
-import { lines as textLines, TraceParser } from '../src/trace/parse.js';
+import { lines as textLines, TraceParser, type TraceRecord } from '../src/trace/parse.js';
 import { impliedMemBytes, Replayer, type ReplayLayer } from '../src/trace/replay.js';
 import { median, mulberry32, type Measurement } from './harness.js';
 
@@ -93,26 +94,45 @@ function measurement(passNs: number[], events: number): Measurement {
 
 const hr = (): number => Number(process.hrtime.bigint());
 
+/** `lines` as one text in 64 KiB pieces cut after a newline. */
+function chunked(lines: string[]): string[] {
+  const text = lines.join('\n') + '\n';
+  const out: string[] = [];
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(text.length, at + 65536);
+    const nl = text.lastIndexOf('\n', end - 1);
+    end = nl >= at ? nl + 1 : text.length;
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out;
+}
+
 /** parse-only, and parse+replay under each layer. */
 export async function replayFigures(budgetMs: number, progress: (s: string) => void): Promise<{ source: string; memBytes: number; figures: Record<string, Measurement> }> {
   progress('trace input');
   const input = await traceInput();
   const lines = input.lines;
+  const chunks = chunked(lines);
   // The implied machine, from a first (untimed) pass.
   let pfnEnd = 0;
   const p0 = new TraceParser();
-  for (const l of lines) {
-    const r = p0.parseLine(l);
-    if (r !== null && r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) pfnEnd = Math.max(pfnEnd, r.pfn + (1 << (r.order ?? 0)));
+  for (const c of chunks) {
+    p0.parseText(c, (r) => {
+      if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) pfnEnd = Math.max(pfnEnd, r.pfn + (1 << (r.order ?? 0)));
+    });
   }
   const memBytes = impliedMemBytes(pfnEnd);
   const figures: Record<string, Measurement> = {};
   progress('trace.parse');
   figures['trace.parse'] = measurement(passes(budgetMs, () => {
     const p = new TraceParser();
-    const t = hr();
     let n = 0;
-    for (const l of lines) if (p.parseLine(l) !== null) n++;
+    const count = (): void => {
+      n++;
+    };
+    const t = hr();
+    for (const c of chunks) p.parseText(c, count);
     const dt = hr() - t;
     if (n === 0) throw new Error('bench trace.parse: no records');
     return dt;
@@ -123,11 +143,9 @@ export async function replayFigures(budgetMs: number, progress: (s: string) => v
       const m = Machine.boot({ mem: memBytes, nrCpus: 2 });
       const p = new TraceParser();
       const rp = new Replayer(m, { layer });
+      const step = (r: TraceRecord): void => rp.step(r);
       const t = hr();
-      for (const l of lines) {
-        const r = p.parseLine(l);
-        if (r !== null) rp.step(r);
-      }
+      for (const c of chunks) p.parseText(c, step);
       rp.finish();
       return hr() - t;
     }), lines.length);

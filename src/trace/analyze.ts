@@ -8,6 +8,7 @@
  */
 import { formatGfp, MIGRATETYPE_NAMES } from '../gfp.js';
 import type { TraceRecord } from './parse_fields.js';
+import { forEachRecord } from './parse.js';
 
 export interface CountRow {
   allocs: number;
@@ -89,7 +90,7 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
   };
   let pageLifetimes = 0;
   let pageLifetimeNs = 0;
-  for await (const r of records) {
+  await forEachRecord(records, (r) => {
     a.events++;
     const ev = r.event;
     if (PAGE_ALLOC.has(ev)) {
@@ -97,7 +98,7 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
       const order = r.order ?? 0;
       if (r.failed) {
         a.pages.failed++;
-        continue;
+        return;
       }
       if (order < byOrder.length) byOrder[order].allocs++;
       const mt: string = MIGRATETYPE_NAMES[r.migratetype ?? -1] ?? String(r.migratetype);
@@ -120,7 +121,7 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
       a.slab.allocs++;
       if (r.ptr === null || r.ptr === undefined) {
         a.slab.failed++;
-        continue;
+        return;
       }
       const site = row(sites, siteName(r.callSite));
       const cache = r.name === undefined ? undefined : row(caches, r.name);
@@ -134,11 +135,11 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
       liveObjs.set(r.ptr, { ts: r.ts, site, cache });
     } else if (SLAB_FREE.has(ev)) {
       a.slab.frees++;
-      if (r.ptr === null || r.ptr === undefined) continue; // kfree(NULL) is legal and traced
+      if (r.ptr === null || r.ptr === undefined) return; // kfree(NULL) is legal and traced
       const o = liveObjs.get(r.ptr);
       if (!o) {
         a.slab.unmatchedFrees++;
-        continue;
+        return;
       }
       liveObjs.delete(r.ptr);
       for (const x of o.cache ? [o.site, o.cache] : [o.site]) {
@@ -154,7 +155,7 @@ export async function analyzeTrace(records: AsyncIterable<TraceRecord> | Iterabl
     } else if (ev === 'purge_vmap_area_lazy') {
       a.vmalloc.purges++;
     }
-  }
+  });
   a.pages.neverFreed = livePages.size;
   a.pages.meanLifetimeNs = pageLifetimes ? pageLifetimeNs / pageLifetimes : 0;
   a.slab.neverFreed = liveObjs.size;

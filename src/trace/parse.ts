@@ -17,6 +17,7 @@ import {
   DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, OPTIONAL, recordMaker, scanFields,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
+import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED, shapeEnd } from './parse_shapes.js';
 
 export type { TraceRecord } from './parse_fields.js';
 
@@ -103,14 +104,14 @@ function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | un
     // alloc_vmap_area prints "va_start: %lu": a decimal address.
     const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
     const [reqLo, reqHi] = maskOf(base);
-    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0 };
+    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0, shapes: [], learnt: 0 };
   }
   const kinds = new Map<string, number>();
   for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
   const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
   const all = [...(base ?? []), ...(OPTIONAL[event] ?? []), ...fmt.fields.map((f) => f.name)];
   const [reqLo, reqHi] = maskOf(keys);
-  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0 };
+  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0, shapes: [], learnt: 0 };
 }
 
 const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);
@@ -168,7 +169,13 @@ export class TraceParser {
       return null;
     }
     // The schema's name, not the line's copy: a constant, which later comparisons match by identity.
-    const rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    let rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    let shaped = schema.shapes.length === 0 ? NO_SHAPE : readShaped(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
+    if (shaped === SHAPED) {
+      if (shapeEnd === line.length) return this.counted1(schema, rec);
+      shaped = SHAPE_SPOILT; // a shape's '$' also matches before a '\r' within the line
+    }
+    if (shaped === SHAPE_SPOILT) rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     try {
       scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
     } catch (e) {
@@ -179,32 +186,102 @@ export class TraceParser {
       if (st.messages.length < this.maxMessages) st.messages.push(err.message);
       return null;
     }
-    st.records++;
+    if (shaped === NO_SHAPE) learnShape(schema, line, fieldStart);
+    return this.counted1(schema, rec);
+  }
+
+  private counted1(schema: EventSchema, rec: TraceRecord): TraceRecord {
+    this.st.records++;
     if (schema.count++ === 0) this.counted.push([rec.event, schema]);
     return rec;
   }
 
-  /** Records of a stream of text or bytes (gzip detected by its magic), one line at a time. */
-  async *parse(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<TraceRecord> {
-    for await (const line of lines(input)) {
-      const r = this.parseLine(line);
-      if (r !== null) yield r;
+  /**
+   * The records of the lines of `text`, in order, to `sink`. `text` holds whole lines (a stream's chunk cut
+   * after a newline, or a whole file). A line in ftrace's own layout whose payload a learnt shape reads is
+   * read where it is; any other is cut out and read by parseLine. Same records, counts and errors as
+   * parseLine on each line.
+   */
+  parseText(text: string, sink: (r: TraceRecord) => void): void {
+    const n = text.length;
+    let at = 0;
+    while (at < n) {
+      const next = ftraceColumns(text, at) ? this.inPlace(text, at, sink) : -1;
+      if (next >= 0) {
+        at = next;
+        continue;
+      }
+      let nl = text.indexOf('\n', at);
+      if (nl < 0) nl = n;
+      const r = this.parseLine(text.slice(at, nl > at && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
+      if (r !== null) sink(r);
+      at = nl + 1;
     }
+  }
+
+  /** parseText's reading of the line at `at` where it is: where the next line starts, or -1 (nothing done). */
+  private inPlace(s: string, at: number, sink: (r: TraceRecord) => void): number {
+    const cb = ftraceTask(s, at);
+    if (cb < 0 || !usualRest(s, cb)) return -1;
+    const schema = this.schemas.get(eEvent);
+    if (schema === undefined || schema.shapes.length === 0) return -1;
+    const rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    if (readShaped(rec as unknown as Record<string, unknown>, s, fieldStart, schema, this.fo) !== SHAPED) return -1;
+    // The line ends where the shape did: at a '\n', a "\r\n", or the text's end (a lone '\r' is no end).
+    let e = shapeEnd;
+    if (s.charCodeAt(e) === 13) e++;
+    if (e < s.length && s.charCodeAt(e) !== 10) return -1;
+    this.st.lines++;
+    sink(this.counted1(schema, rec));
+    return e + 1;
+  }
+
+  /** Records of a stream of text or bytes (gzip detected by its magic). */
+  async *parse(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<TraceRecord> {
+    const batch: TraceRecord[] = [];
+    const push = (r: TraceRecord): void => {
+      batch.push(r);
+    };
+    for await (const text of textChunks(input)) {
+      this.parseText(text, push);
+      yield* batch;
+      batch.length = 0;
+    }
+  }
+
+  /** Every record of a stream to `sink`, without a promise per record (parse() makes one per record). */
+  async each(input: AsyncIterable<string | Buffer | Uint8Array>, sink: (r: TraceRecord) => void): Promise<void> {
+    for await (const text of textChunks(input)) this.parseText(text, sink);
   }
 }
 
+/** What parseTrace returns: the records, one at a time or (each) all to a callback, and the counts. */
+export interface ParsedTrace extends AsyncIterable<TraceRecord> {
+  readonly stats: ParseStats;
+  each(sink: (r: TraceRecord) => void): Promise<void>;
+}
+
 /** The records of `input`, with the parser's counts as `.stats` (complete once the iteration ends). */
-export function parseTrace(
-  input: AsyncIterable<string | Buffer | Uint8Array>,
-  opts: ParseOptions = {},
-): AsyncIterable<TraceRecord> & { stats: ParseStats } {
+export function parseTrace(input: AsyncIterable<string | Buffer | Uint8Array>, opts: ParseOptions = {}): ParsedTrace {
   const p = new TraceParser(opts);
   return {
     get stats() {
       return p.stats;
     },
+    each: (sink) => p.each(input, sink),
     [Symbol.asyncIterator]: () => p.parse(input),
   };
+}
+
+/**
+ * Calls `sink` with every record of `records`: a ParsedTrace's through its `each` (no promise per record),
+ * an array's or iterator's synchronously, any other async iterable's one by one.
+ */
+export async function forEachRecord(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>, sink: (r: TraceRecord) => void): Promise<void> {
+  const x = records as Partial<ParsedTrace> & Partial<Iterable<TraceRecord>> & AsyncIterable<TraceRecord>;
+  if (typeof x.each === 'function') await x.each(sink);
+  else if (typeof x[Symbol.iterator] === 'function') for (const r of x as Iterable<TraceRecord>) sink(r);
+  else for await (const r of x) sink(r);
 }
 
 /** A trace file's bytes, or stdin's for '-'. */
@@ -212,8 +289,8 @@ export function openTrace(path: string): Readable {
   return path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 16 });
 }
 
-/** Lines of a byte or text stream; gzip (1f 8b) is inflated on the way. Memory: one chunk and one line. */
-export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+/** The text of a byte or text stream; gzip (1f 8b) is inflated on the way. */
+async function* decoded(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
   const it = input[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done === true) return;
@@ -234,19 +311,42 @@ export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>)
     })();
   }
   const dec = new StringDecoder('utf8');
-  let rest = '';
   for await (const chunk of source) {
-    const text = rest + (typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer));
+    const text = typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer);
+    if (text !== '') yield text;
+  }
+  const last = dec.end();
+  if (last !== '') yield last;
+}
+
+/** A stream's text in pieces that each end after a newline (the last piece: at the end). Memory: one chunk and one line. */
+export async function* textChunks(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+  let rest = '';
+  for await (const text of decoded(input)) {
+    const nl = text.lastIndexOf('\n');
+    if (nl < 0) {
+      rest += text;
+      continue;
+    }
+    const whole = rest + text.slice(0, nl + 1);
+    rest = text.slice(nl + 1);
+    yield whole;
+  }
+  if (rest !== '') yield rest;
+}
+
+/** Lines of a byte or text stream (without "\n" or "\r\n"); gzip is inflated on the way. */
+export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+  for await (const text of textChunks(input)) {
     let from = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
-      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield text.slice(from, end);
+    const n = text.length;
+    while (from < n) {
+      let nl = text.indexOf('\n', from);
+      if (nl < 0) nl = n;
+      yield text.slice(from, nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl);
       from = nl + 1;
     }
-    rest = from === 0 ? text : text.slice(from);
   }
-  rest += dec.end();
-  if (rest !== '') yield rest;
 }
 
 // The envelope envelope() last read, and where its fields start (module state: parseLine is not re-entrant,
@@ -271,29 +371,39 @@ function isDigit(c: number): boolean {
 function envelope(s: string): boolean {
   // ftrace's own columns (trace_print_context: "%16s-%-7d [%03d] ") put '-' at 16 and "[ddd]" at 25..29:
   // checked in place, which spares the search for " [" that any other layout needs.
-  const cb = s.charCodeAt(25) === 91 && s.charCodeAt(29) === 93 && s.charCodeAt(16) === 45 && s.charCodeAt(24) === 32 ? ftraceTask(s) : -1;
+  const cb = ftraceColumns(s, 0) ? ftraceTask(s, 0) : -1;
   return cb >= 0 ? afterCpu(s, cb) : anyTask(s);
 }
 
-/** The task and CPU of ftrace's fixed columns (see envelope); the index of ']', or -1 to read the line generally. */
-function ftraceTask(s: string): number {
-  let i = 0;
-  while (i < 16 && s.charCodeAt(i) === 32) i++;
-  if (i === 16 || s.charCodeAt(i) === 35) return -1;
-  let e = 17;
+/** Whether the line at `at` has ftrace's own columns (see envelope): '-' at 16, "[" at 25, "]" at 29. */
+function ftraceColumns(s: string, at: number): boolean {
+  return s.charCodeAt(at + 25) === 91 && s.charCodeAt(at + 29) === 93 && s.charCodeAt(at + 16) === 45 && s.charCodeAt(at + 24) === 32;
+}
+
+/**
+ * The task and CPU of ftrace's fixed columns, for the line at `at` (of a text that may hold more lines): the
+ * index of ']', or -1 to read the line generally.
+ */
+function ftraceTask(s: string, at: number): number {
+  let i = at;
+  const end = at + 16;
+  while (i < end && s.charCodeAt(i) === 32) i++;
+  if (i === end || s.charCodeAt(i) === 35) return -1;
+  for (let j = i + 1; j < end; j++) if (s.charCodeAt(j) === 10) return -1; // a short line: not these columns
+  let e = end + 1;
   let pid = 0;
   for (let c = s.charCodeAt(e); c >= 48 && c <= 57; c = s.charCodeAt(++e)) pid = pid * 10 + c - 48;
-  if (e === 17) return -1;
-  for (let j = e; j < 24; j++) if (s.charCodeAt(j) !== 32) return -1;
-  const c0 = s.charCodeAt(26) - 48;
-  const c1 = s.charCodeAt(27) - 48;
-  const c2 = s.charCodeAt(28) - 48;
+  if (e === end + 1) return -1;
+  for (let j = e; j < at + 24; j++) if (s.charCodeAt(j) !== 32) return -1;
+  const c0 = s.charCodeAt(at + 26) - 48;
+  const c1 = s.charCodeAt(at + 27) - 48;
+  const c2 = s.charCodeAt(at + 28) - 48;
   if (c0 < 0 || c0 > 9 || c1 < 0 || c1 > 9 || c2 < 0 || c2 > 9) return -1;
-  eComm = s.slice(i, 16);
+  eComm = s.slice(i, end);
   ePid = pid;
   eTgid = undefined;
   eCpu = c0 * 100 + c1 * 10 + c2;
-  return 29;
+  return at + 29;
 }
 
 /** Any other layout: the CPU column " [ddd]" is found first (comm may hold spaces and dashes), then the task before it. */
@@ -353,8 +463,40 @@ function anyTask(s: string): boolean {
   return afterCpu(s, cb);
 }
 
+/**
+ * The usual rest of an envelope after the CPU column: flags (a word not ending in ':'), "secs.frac:", and an
+ * event name that is an identifier followed by ": " or the line's end. One regular expression reads it faster
+ * than afterCpu's loops, to the same values; any other rest goes to those loops.
+ */
+const USUAL_REST = / +(?:([^ \n]*[^ :\n]) +)?([0-9]+)\.([0-9]{1,9}): +([A-Za-z_][A-Za-z0-9_]*):(?= |$)/my;
+
 /** After the CPU column's ']' at `cb`: an optional flags column, "secs.usecs:", and the event name up to ": ". */
 function afterCpu(s: string, cb: number): boolean {
+  return usualRest(s, cb) || restOfEnvelope(s, cb);
+}
+
+/** afterCpu's usual case (USUAL_REST); false for any other rest. */
+function usualRest(s: string, cb: number): boolean {
+  USUAL_REST.lastIndex = cb + 1;
+  const m = USUAL_REST.exec(s);
+  if (m === null) return false;
+  const frac = m[3];
+  eFlags = m[1];
+  eTs = digits(m[2]) * 1e9 + digits(frac) * SCALE[frac.length]!;
+  eEvent = m[4];
+  fieldStart = USUAL_REST.lastIndex;
+  return true;
+}
+
+/** The value of a string of decimal digits. */
+function digits(t: string): number {
+  let v = 0;
+  for (let j = 0; j < t.length; j++) v = v * 10 + t.charCodeAt(j) - 48;
+  return v;
+}
+
+/** afterCpu for any rest: the general reading. */
+function restOfEnvelope(s: string, cb: number): boolean {
   const n = s.length;
   let p = cb + 1;
   while (p < n && s.charCodeAt(p) === 32) p++;

@@ -7,6 +7,7 @@
  * x86_64), and `%p` pointers stay text, as they are hashed.
  */
 import { parseGfp } from '../gfp.js';
+import type { Shape } from './parse_shapes.js';
 
 /** One parsed trace line. Fields an event does not print are absent. */
 export interface TraceRecord {
@@ -183,8 +184,6 @@ export const OPTIONAL: Record<string, readonly string[]> = {
 /** A field where the last lines of an event had it: its `key=` text, and how its value is read. */
 export interface OrderEntry {
   keyEq: string;
-  /** keyEq's characters, compared one by one on the fast path. */
-  codes: Uint8Array;
   key: string;
   def: FieldDef | undefined;
   /** The value's kind (a format file's override, else the field's own); -1 for a field the parser does not know. */
@@ -208,6 +207,10 @@ export interface EventSchema {
   order: OrderEntry[];
   /** Records read. */
   count: number;
+  /** Payload layouts seen, most recently matched first (parse_shapes.ts). */
+  shapes: Shape[];
+  /** Layouts learnt so far (learnShape stops at a bound). */
+  learnt: number;
   /** A new record with the envelope's values and every field of the event (undefined until read). */
   make: MakeRecord;
 }
@@ -249,7 +252,7 @@ export class FieldError extends Error {
 }
 
 /** Old (pre-4.4) migratetype numbers to the model's: Unmovable, Reclaimable, Movable, Reserve. */
-const OLD_MT = [0, 2, 1, 3];
+export const OLD_MT = [0, 2, 1, 3];
 
 export interface FieldOptions {
   /** The `kernel` option, for parseGfp. */
@@ -278,23 +281,10 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       i++;
       continue;
     }
-    // Most lines print their fields as the last line of the event did: the expected key and a plain value
-    // are read in one pass; anything else (another field, "(dec)" after a value, an error) is read below.
-    const ex = oi < order.length ? order[oi] : undefined;
-    if (ex !== undefined && ex.def !== undefined) {
-      const e = fastField(rec, s, i, n, ex, o);
-      if (e >= 0) {
-        if (ex.kind === K_PAGE) pageNull = fastPageNull;
-        seenLo |= ex.def.lo;
-        seenHi |= ex.def.hi;
-        oi++;
-        i = e;
-        continue;
-      }
-    }
     let key: string;
     let vs: number;
     let def: FieldDef | undefined;
+    const ex = oi < order.length ? order[oi] : undefined;
     if (ex !== undefined && s.startsWith(ex.keyEq, i)) {
       key = ex.key;
       def = ex.def;
@@ -319,7 +309,7 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
         continue;
       }
       def = FIELDS.get(key);
-      order[oi++] = { keyEq, codes: Uint8Array.from(keyEq, (ch) => ch.charCodeAt(0)), key, def, kind: kinds?.get(key) ?? (def === undefined ? -1 : def.kind) };
+      order[oi++] = { keyEq, key, def, kind: kinds?.get(key) ?? (def === undefined ? -1 : def.kind) };
     }
     let e = s.indexOf(' ', vs);
     if (e < 0) e = n;
@@ -407,132 +397,22 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
       if ((seenLo & d.lo) === 0 && (seenHi & d.hi) === 0) throw new FieldError(key, 'missing');
     }
   }
-  if (rec.event === 'mm_page_alloc') {
-    // mm_page_alloc prints page=NULL pfn=0 for a failed allocation (options/fields: pfn=-1).
-    const pfn = rec.pfn as number;
-    if (pageNull || pfn === 0 || pfn === -1 || pfn >= 0xffffffffffff) {
-      rec.failed = true;
-      rec.pfn = -1;
-    }
-  }
+  order.length = oi; // the next line is expected to print what this one did
+  pageAllocFailed(rec, pageNull);
 }
 
-/** fastField's K_PAGE result: whether the page was NULL. */
-let fastPageNull = false;
-
-/**
- * The field `ex` at `i`, if the line has its key there and a plain value (digits, a word) ended by a space
- * that no "(" follows, a ", ", or the line's end: stores it and returns where it ends; else -1, having
- * stored nothing, for scanFields' general reading.
- */
-function fastField(rec: Record<string, unknown>, s: string, i: number, n: number, ex: OrderEntry, o: FieldOptions): number {
-  const key = ex.codes;
-  const kl = key.length;
-  if (i + kl > n) return -1;
-  for (let k = 0; k < kl; k++) if (s.charCodeAt(i + k) !== key[k]) return -1;
-  const vs = i + kl;
-  const kind = ex.kind;
-  const prop = ex.def!.prop;
-  let j = vs;
-  let c = 0;
-  switch (kind) {
-    case K_PFN:
-    case K_INT:
-    case K_HEX:
-    case K_MT: {
-      let neg = false;
-      if (kind !== K_HEX && s.charCodeAt(j) === 45) {
-        neg = true;
-        j++;
-      }
-      let v = 0;
-      const d0 = j;
-      if (s.charCodeAt(j) === 48 && (s.charCodeAt(j + 1) | 32) === 120 && j + 2 < n && !neg) j += 2;
-      if (kind === K_HEX || j !== d0) {
-        const h0 = j;
-        for (; j < n; j++) {
-          c = s.charCodeAt(j) | 32;
-          if (c >= 48 && c <= 57) v = v * 16 + c - 48;
-          else if (c >= 97 && c <= 102) v = v * 16 + c - 87;
-          else break;
-        }
-        if (j === h0) return -1;
-      } else {
-        for (; j < n; j++) {
-          c = s.charCodeAt(j);
-          if (c < 48 || c > 57) break;
-          v = v * 10 + c - 48;
-        }
-        if (j === d0) return -1;
-      }
-      const e = plainEnd(s, j, n);
-      if (e < 0) return -1;
-      if (neg) v = -v;
-      rec[prop] = kind === K_MT && o.oldMigratetypes && v < 4 ? OLD_MT[v] : v;
-      return e;
-    }
-    case K_STR:
-    case K_PTR:
-    case K_GFP:
-    case K_PAGE:
-    case K_BOOL: {
-      while (j < n && (c = s.charCodeAt(j)) !== 32 && c !== 44) j++;
-      if (j === vs) return -1;
-      const e = plainEnd(s, j, n);
-      if (e < 0) return -1;
-      switch (kind) {
-        case K_STR:
-          rec[prop] = s.slice(vs, j);
-          break;
-        case K_PTR:
-          if (isNullPtr(s, vs, j)) {
-            rec.ptr = null;
-            rec.ptrKey = 0;
-          } else {
-            rec.ptr = s.slice(vs, j);
-            rec.ptrKey = ptrKeyOf(s, vs, j);
-          }
-          break;
-        case K_GFP: {
-          const g = o.gfpSeen.get(s.slice(vs, j));
-          if (g === undefined) return -1;
-          rec.gfp = g;
-          break;
-        }
-        case K_PAGE:
-          fastPageNull = isNullPtr(s, vs, j);
-          break;
-        default: {
-          const len = j - vs;
-          c = s.charCodeAt(vs);
-          if (len === 4 && c === 116 && s.startsWith('true', vs)) rec[prop] = true;
-          else if (len === 5 && c === 102 && s.startsWith('false', vs)) rec[prop] = false;
-          else if (len === 1 && (c === 48 || c === 49)) rec[prop] = c === 49;
-          else return -1;
-        }
-      }
-      return e;
-    }
-    default:
-      return -1;
+/** mm_page_alloc prints page=NULL pfn=0 for a failed allocation (options/fields: pfn=-1). */
+export function pageAllocFailed(rec: Record<string, unknown>, pageNull: boolean): void {
+  if (rec.event !== 'mm_page_alloc') return;
+  const pfn = rec.pfn as number;
+  if (pageNull || pfn === 0 || pfn === -1 || pfn >= 0xffffffffffff) {
+    rec.failed = true;
+    rec.pfn = -1;
   }
-}
-
-/** Where a plain value ending at `j` lets the next field start, or -1 (not plain: scanFields reads it). */
-function plainEnd(s: string, j: number, n: number): number {
-  if (j === n) return n;
-  let c = s.charCodeAt(j);
-  if (c === 44) {
-    // "zone_end=0x..., mode="
-    if (j + 1 === n) return n;
-    c = s.charCodeAt(++j);
-  }
-  if (c !== 32) return -1;
-  return s.charCodeAt(j + 1) === 40 ? -1 : j + 1; // "name=0xcc0 (3264)": options/fields' raw form
 }
 
 /** A pointer's number for `ptrKey` (see TraceRecord), -1 when it has none. */
-function ptrKeyOf(s: string, vs: number, ve: number): number {
+export function ptrKeyOf(s: string, vs: number, ve: number): number {
   let j = vs;
   if (ve - vs > 2 && s.charCodeAt(j) === 48 && (s.charCodeAt(j + 1) | 32) === 120) j += 2;
   while (j < ve - 1 && s.charCodeAt(j) === 48) j++;
@@ -552,7 +432,7 @@ function ptrKeyOf(s: string, vs: number, ve: number): number {
 }
 
 /** `(null)`, `0000000000000000`, `00000000`, `0x0`, `0`. */
-function isNullPtr(s: string, vs: number, ve: number): boolean {
+export function isNullPtr(s: string, vs: number, ve: number): boolean {
   if (ve - vs === 6 && s.startsWith('(null)', vs)) return true;
   let j = vs;
   if (ve - vs > 2 && s.charCodeAt(j) === 48 && s.charCodeAt(j + 1) === 120) j += 2;

@@ -39,6 +39,7 @@ import { fragmentationIndex, unusableFreeIndex } from '../mm/vmstat.js';
 import { KMALLOC_MAX_CACHE_SIZE } from '../mm/slab_common.js';
 import type { Timeline, TimelineSample } from '../report/timeline.js';
 import type { TraceRecord } from './parse_fields.js';
+import { forEachRecord } from './parse.js';
 import { SlabReplay, type SlabReplayCounts } from './replay_slab.js';
 
 export type ReplayLayer = 'pages' | 'slab' | 'all';
@@ -143,19 +144,12 @@ function orderOfBytes(bytes: number): number {
 export async function replayTrace(m: Machine, records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>, opts: ReplayOptions): Promise<ReplayResult> {
   const r = new Replayer(m, opts);
   const every = opts.progressEvery ?? 4096;
-  const it = records as AsyncIterable<TraceRecord> & Iterable<TraceRecord>;
-  if (typeof it[Symbol.iterator] === 'function') {
-    for (const rec of it) {
-      r.step(rec);
-      if (opts.onProgress && r.records % every === 0) opts.onProgress(r.records);
-    }
-  } else {
-    for await (const rec of it) {
-      r.step(rec);
-      if (opts.onProgress && r.records % every === 0) opts.onProgress(r.records);
-    }
-  }
-  opts.onProgress?.(r.records);
+  const progress = opts.onProgress;
+  await forEachRecord(records, progress === undefined ? (rec) => r.step(rec) : (rec) => {
+    r.step(rec);
+    if (r.records % every === 0) progress(r.records);
+  });
+  progress?.(r.records);
   return r.finish();
 }
 
@@ -460,14 +454,14 @@ export function impliedMemBytes(maxPfnEnd: number, min = 256 << 20): number {
 /** What a first pass over a trace gives: its records, the end (highest pfn + its block) of its page events, its highest CPU. */
 export async function traceExtent(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<{ records: number; pfnEnd: number; maxCpu: number }> {
   const x = { records: 0, pfnEnd: 0, maxCpu: 0 };
-  for await (const r of records as AsyncIterable<TraceRecord>) {
+  await forEachRecord(records, (r) => {
     x.records++;
     if (r.cpu > x.maxCpu) x.maxCpu = r.cpu;
     if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) {
       const e = r.pfn + (1 << (r.order ?? 0));
       if (e > x.pfnEnd) x.pfnEnd = e;
     }
-  }
+  });
   return x;
 }
 

@@ -1,0 +1,194 @@
+/**
+ * The trace parser's fast path. Nearly every line of an event prints the same fields in the same order, so
+ * each layout a line of the event had (its "shape": `pfn=%x order=%d ...`) becomes one sticky regular
+ * expression, and the next lines' payloads are read by one match plus a conversion function generated for
+ * that shape. A regular expression is compiled to machine code and reads a line several times faster than a
+ * JavaScript loop over its characters. A shape only accepts what scanFields (parse_fields.ts) would read to
+ * the same values: the known fields, plain values (a number, a word without spaces or commas) separated by
+ * spaces and commas; a line it does not accept is read by scanFields, which also reports every error.
+ */
+import { parseGfp } from '../gfp.js';
+import {
+  FIELDS, isNullPtr, K_BOOL, K_GFP, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, K_STR, OLD_MT, pageAllocFailed, ptrKeyOf,
+  type EventSchema, type FieldOptions, type OrderEntry,
+} from './parse_fields.js';
+
+/** One payload layout of an event. */
+export interface Shape {
+  re: RegExp;
+  /** Stores the match's fields into the record; false if a value did not convert (scanFields reads the line). */
+  fill: (rec: Record<string, unknown>, m: RegExpExecArray, o: FieldOptions) => boolean;
+}
+
+/** Layouts kept per event: more than a trace's lines of one event print is rare; a new one replaces the last. */
+const MAX_SHAPES = 4;
+/** Lines of an event whose layout may become a shape: past that, lines no shape reads are read by scanFields only. */
+const MAX_LEARNT = 64;
+
+/** The value each kind accepts: what num(), isNullPtr() and bool() read the same way as scanFields does. */
+const VALUE: Record<number, string> = {
+  [K_INT]: '0[xX][0-9a-fA-F]+|-?[0-9]+',
+  [K_PFN]: '0[xX][0-9a-fA-F]+|-?[0-9]+',
+  [K_MT]: '0[xX][0-9a-fA-F]+|-?[0-9]+',
+  [K_HEX]: '(?:0[xX])?[0-9a-fA-F]+',
+  [K_STR]: '[^ ,\\r\\n]+',
+  [K_GFP]: '[^ ,\\r\\n]+',
+  [K_PTR]: '[^ ,\\r\\n]+',
+  [K_PAGE]: '[^ ,\\r\\n]+',
+  [K_BOOL]: 'true|false|0|1',
+};
+
+/** readShaped's answers. */
+export const SHAPED = 1;
+export const NO_SHAPE = 0;
+/** A shape matched but a value did not convert: `rec` holds part of the line; read it afresh. */
+export const SHAPE_SPOILT = -1;
+
+/** Where the last shape readShaped matched ended (the line's end, or before a '\r' or '\n'). */
+export let shapeEnd = 0;
+
+/** Reads the payload of `s` from `i` into `rec` if one of the event's shapes matches it. */
+export function readShaped(rec: Record<string, unknown>, s: string, i: number, schema: EventSchema, o: FieldOptions): number {
+  const shapes = schema.shapes;
+  for (let k = 0; k < shapes.length; k++) {
+    const sh = shapes[k];
+    sh.re.lastIndex = i;
+    const m = sh.re.exec(s);
+    if (m === null) continue;
+    shapeEnd = sh.re.lastIndex;
+    if (!sh.fill(rec, m, o)) return SHAPE_SPOILT;
+    if (k > 0) {
+      shapes[k] = shapes[0];
+      shapes[0] = sh;
+    }
+    return SHAPED;
+  }
+  return NO_SHAPE;
+}
+
+/** After scanFields read `s` (no shape matched): its layout becomes a shape, if it is one a shape can read. */
+export function learnShape(schema: EventSchema, s: string, i: number): void {
+  const entries = schema.order;
+  if (entries.length === 0 || schema.learnt >= MAX_LEARNT) return;
+  schema.learnt++;
+  for (const e of entries) {
+    if (e.def === undefined || VALUE[e.kind] === undefined || !e.keyEq.endsWith('=')) return;
+  }
+  let src = '[ ,\\t]*';
+  entries.forEach((e, k) => {
+    if (k > 0) src += ',? [ ,\\t]*';
+    src += `${escape(e.keyEq)}(${VALUE[e.kind]})`;
+  });
+  src += ',?(?: [ ,\\t]*)?$';
+  const re = new RegExp(src, 'my'); // 'm': '$' is a line's end also within a text of many lines
+  re.lastIndex = i;
+  if (!re.test(s)) return; // the line had more than fields (a format's literal words): no shape reads it
+  const sh: Shape = { re, fill: fillFor(entries, schema.event) };
+  if (schema.shapes.length < MAX_SHAPES) schema.shapes.unshift(sh);
+  else schema.shapes[MAX_SHAPES - 1] = sh;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Helpers the generated fill functions call. */
+const H = {
+  int(t: string): number {
+    const n = t.length;
+    const c = t.charCodeAt(0);
+    if (n > 2 && c === 48 && (t.charCodeAt(1) | 32) === 120) return H.hex(t);
+    let v = 0;
+    for (let j = c === 45 ? 1 : 0; j < n; j++) v = v * 10 + t.charCodeAt(j) - 48;
+    return c === 45 ? -v : v;
+  },
+  hex(t: string): number {
+    let j = t.length > 2 && t.charCodeAt(0) === 48 && (t.charCodeAt(1) | 32) === 120 ? 2 : 0;
+    let v = 0;
+    for (; j < t.length; j++) {
+      const c = t.charCodeAt(j) | 32;
+      v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+    }
+    return v;
+  },
+  mt(t: string, o: FieldOptions): number {
+    const v = H.int(t);
+    return o.oldMigratetypes && v < 4 ? OLD_MT[v] : v;
+  },
+  /** A gfp text's mask, or -1 if it does not read (scanFields then reports it). */
+  gfp(t: string, o: FieldOptions): number {
+    let g = o.gfpSeen.get(t);
+    if (g === undefined) {
+      try {
+        g = parseGfp(t, o.kernel === undefined ? undefined : { kernel: o.kernel });
+      } catch {
+        return -1;
+      }
+      if (o.gfpSeen.size < 4096) o.gfpSeen.set(t, g);
+    }
+    return g;
+  },
+  isNull(t: string): boolean {
+    return isNullPtr(t, 0, t.length);
+  },
+  /** ptrKeyOf for a pointer, with hashed `%p`'s 16 digits (eight of them 0) read in one pass; 0: NULL. */
+  ptrKey(t: string): number {
+    if (t.length !== 16) return ptrKeyOf(t, 0, t.length);
+    let hi = 0;
+    let lo = 0;
+    for (let j = 0; j < 16; j++) {
+      const c = t.charCodeAt(j) | 32;
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+      if (d < 0) return ptrKeyOf(t, 0, 16);
+      if (j < 4) hi = hi * 16 + d;
+      else lo = lo * 16 + d;
+    }
+    return hi < 16 ? hi * 2 ** 48 + lo : hi === 0xffff ? 2 ** 52 + lo : -1;
+  },
+  pageAllocFailed,
+};
+
+/**
+ * A function storing a shape's captures by property name (one store per field, each site seeing one record
+ * layout: generated, like recordMaker's factories, because stores through a variable name are slow).
+ */
+function fillFor(entries: readonly OrderEntry[], event: string): Shape['fill'] {
+  const lines: string[] = ['let pageNull = false;'];
+  entries.forEach((e, k) => {
+    const t = `m[${k + 1}]`;
+    const prop = FIELDS.get(e.key)!.prop;
+    switch (e.kind) {
+      case K_INT:
+      case K_PFN:
+        lines.push(`rec.${prop} = h.int(${t});`);
+        break;
+      case K_HEX:
+        lines.push(`rec.${prop} = h.hex(${t});`);
+        break;
+      case K_MT:
+        lines.push(`rec.${prop} = h.mt(${t}, o);`);
+        break;
+      case K_STR:
+        lines.push(`rec.${prop} = ${t};`);
+        break;
+      case K_GFP:
+        // Most lines repeat the last line's mask: compared first, before gfpSeen's hashing.
+        lines.push(`{ const t = ${t}; if (t === last.gfpText) rec.gfp = last.gfp; else { const g = h.gfp(t, o); if (g < 0) return false; rec.gfp = g; last.gfpText = t; last.gfp = g; } }`);
+        break;
+      case K_PTR:
+        // 0 is NULL only as digits: '(null)' reads -1 from ptrKey
+        lines.push(`{ const t = ${t}; const k = h.ptrKey(t); if (k === 0 || (k < 0 && h.isNull(t))) { rec.ptr = null; rec.ptrKey = 0; } else { rec.ptr = t; rec.ptrKey = k; } }`);
+        break;
+      case K_PAGE:
+        lines.push(`pageNull = h.isNull(${t});`);
+        break;
+      case K_BOOL:
+        lines.push(`rec.${prop} = ${t} === 'true' || ${t} === '1';`);
+        break;
+    }
+  });
+  if (event === 'mm_page_alloc') lines.push('h.pageAllocFailed(rec, pageNull);');
+  lines.push('return true;');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return new Function('h', 'last', `return function fill(rec, m, o) {\n${lines.join('\n')}\n};`)(H, { gfpText: '', gfp: 0 }) as Shape['fill'];
+}
