@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import {
-  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, OPTIONAL, recordMaker, scanFields,
+  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, makeRecord, scanFields,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED, shapeEnd } from './parse_shapes.js';
@@ -104,14 +104,13 @@ function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | un
     // alloc_vmap_area prints "va_start: %lu": a decimal address.
     const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
     const [reqLo, reqHi] = maskOf(base);
-    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: recordMaker([...base, ...(OPTIONAL[event] ?? [])]), order: [], count: 0, shapes: [], learnt: 0 };
+    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: makeRecord, order: [], count: 0, shapes: [], learnt: 0 };
   }
   const kinds = new Map<string, number>();
   for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
   const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
-  const all = [...(base ?? []), ...(OPTIONAL[event] ?? []), ...fmt.fields.map((f) => f.name)];
   const [reqLo, reqHi] = maskOf(keys);
-  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: recordMaker(all), order: [], count: 0, shapes: [], learnt: 0 };
+  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: makeRecord, order: [], count: 0, shapes: [], learnt: 0 };
 }
 
 const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);

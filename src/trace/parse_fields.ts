@@ -211,7 +211,7 @@ export interface EventSchema {
   shapes: Shape[];
   /** Layouts learnt so far (learnShape stops at a bound). */
   learnt: number;
-  /** A new record with the envelope's values and every field of the event (undefined until read). */
+  /** A new record with the envelope's values (makeRecord). */
   make: MakeRecord;
 }
 
@@ -220,17 +220,17 @@ export type MakeRecord = (
 ) => TraceRecord;
 
 /**
- * A record factory for an event's fields: one object literal with every property, so that all records of an
- * event share one hidden class and the field stores stay fast (a record grown property by property is not).
+ * A new record: one object literal with the envelope's values and every field of every event (undefined until
+ * read), so that all records share one hidden class. A record grown property by property, or one class per
+ * event, would make every property access on records, here and in the replay, polymorphic and slow.
  */
-export function recordMaker(keys: readonly string[]): MakeRecord {
+export const makeRecord: MakeRecord = recordMaker();
+
+function recordMaker(): MakeRecord {
   const props = new Set<string>();
-  for (const k of keys) {
-    const p = FIELDS.get(k)?.prop;
-    if (p) props.add(p);
-  }
+  for (const d of FIELDS.values()) if (d.prop) props.add(d.prop);
   props.add('failed');
-  if (props.has('ptr')) props.add('ptrKey');
+  props.add('ptrKey');
   const body = [...props].map((p) => `${p}: undefined`).join(', ');
   // trace_print_lat_fmt: irqs-off d/D (X: not supported), need-resched, then h/s/H (hard in soft), z/Z NMI.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
