@@ -166,21 +166,6 @@ export const DEFAULT_REQUIRED: Record<string, readonly string[]> = {
   mm_vmscan_kswapd_wake: ['nid', 'order'],
 };
 
-/** Fields some kernels print besides the required ones. */
-export const OPTIONAL: Record<string, readonly string[]> = {
-  mm_page_alloc: ['page'],
-  mm_page_free: ['page'],
-  mm_page_free_batched: ['page', 'order'],
-  mm_page_alloc_zone_locked: ['page', 'percpu_refill'],
-  mm_page_pcpu_drain: ['page'],
-  mm_page_alloc_extfrag: ['page', 'pageblock_order', 'fragmenting', 'change_ownership'],
-  kmalloc: ['node', 'accounted'],
-  kmalloc_node: ['accounted'],
-  kmem_cache_alloc: ['name', 'node', 'accounted'],
-  kmem_cache_alloc_node: ['name', 'accounted'],
-  kmem_cache_free: ['name'],
-};
-
 /** A field where the last lines of an event had it: its `key=` text, and how its value is read. */
 export interface OrderEntry {
   keyEq: string;
