@@ -48,15 +48,20 @@ function general(lines: string[], opts: ParseOptions): Outcome {
   return out;
 }
 
-/** One parser reading the lines as one text (parseText: in place where it can), resuming after an error. */
-function fast(lines: string[], opts: ParseOptions, eol = '\n'): Outcome {
+/**
+ * One parser reading the lines as one text (parseText: in place where it can) or as UTF-8 bytes (parseBytes:
+ * from the bytes where it can), resuming after an error.
+ */
+function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'bytes' = 'text'): Outcome {
   const p = new TraceParser(opts);
   const recs: Outcome['recs'] = [];
   let rest = lines;
   while (rest.length > 0) {
     const before = p.stats.lines;
     try {
-      p.parseText(rest.join(eol) + eol, (r) => recs.push(r));
+      const text = rest.join(eol) + eol;
+      if (as === 'text') p.parseText(text, (r) => recs.push(r));
+      else p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(r));
       rest = [];
     } catch (e) {
       recs.push((e as Error).message.replace(/:\d+: /, ':?: '));
@@ -98,6 +103,8 @@ const MUTATIONS: Array<[string, (l: string) => string]> = [
   ['record-tgid column', (l) => l.replace(/ \[(\d{3})\]/, ' (   42) [$1]')],
   ['comm longer than 16', (l) => l.replace(/^ *\S+?-(\d+)/, 'averyveryverylongcomm-$1')],
   ['comm with spaces', (l) => l.replace(/^ {0,5}(\S)/, 'Web $1')],
+  ['comm not ASCII', (l) => l.replace(/^ {0,6}(\S)/, 'Bäckerei-$1')],
+  ['call site not ASCII', (l) => l.replace(/call_site=/, 'call_site=ü')],
   ['pid of 8 digits', (l) => l.replace(/-(\d+) +\[/, '-12345678 [')],
   ['cpu of 4 digits', (l) => l.replace(/\[(\d{3})\]/, '[1$1]')],
   ['unknown event', (l) => l.replace(/: (kmalloc|kfree|mm_page_alloc|kmem_cache_free):/, ': sched_switch:')],
@@ -118,6 +125,8 @@ describe('fast paths read as the general reading does', () => {
         const g = general(lines, opts);
         expect(fast(lines, opts)).toEqual(g);
         expect(fast(lines, opts, '\r\n')).toEqual(g);
+        expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
+        expect(fast(lines, opts, '\r\n', 'bytes')).toEqual(g);
       }
     });
   }
@@ -129,6 +138,7 @@ describe('fast paths read as the general reading does', () => {
       for (const opts of OPTS) {
         const g = general(lines, opts);
         expect(fast(lines, opts), name).toEqual(g);
+        expect(fast(lines, opts, '\n', 'bytes'), name).toEqual(g);
       }
     }
   });
@@ -142,7 +152,9 @@ describe('fast paths read as the general reading does', () => {
         fc.constantFrom(...OPTS),
         (picks, opts) => {
           const lines = picks.map(([i, mu]) => (mu === undefined ? base[i] : MUTATIONS[mu][1](base[i])));
-          expect(fast(lines, opts)).toEqual(general(lines, opts));
+          const g = general(lines, opts);
+          expect(fast(lines, opts)).toEqual(g);
+          expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
         },
       ),
       { numRuns: runs },

@@ -17,6 +17,7 @@ import {
   DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, makeRecord, scanFields,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
+import { ByteLines } from './parse_bytes.js';
 import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED, shapeEnd } from './parse_shapes.js';
 
 export type { TraceRecord } from './parse_fields.js';
@@ -131,6 +132,7 @@ export class TraceParser {
   private readonly maxMessages: number;
   private readonly schemas = new Map<string, EventSchema>();
   private readonly fo: FieldOptions;
+  private byteLines: ByteLines | undefined;
 
   constructor(opts: ParseOptions = {}) {
     this.file = opts.file ?? '<input>';
@@ -235,14 +237,38 @@ export class TraceParser {
     return e + 1;
   }
 
+  /**
+   * parseText for UTF-8 bytes: lines in ftrace's own layout that a learnt shape reads are read from the bytes
+   * (parse_bytes.ts); any other line is decoded and read by parseLine. `b` holds whole lines.
+   */
+  parseBytes(b: Buffer, sink: (r: TraceRecord) => void): void {
+    const n = b.length;
+    const bl = (this.byteLines ??= new ByteLines(this.schemas, this.fo));
+    let at = 0;
+    while (at < n) {
+      const r = bl.line(b, at, n);
+      if (r !== null) {
+        this.st.lines++;
+        sink(this.counted1(bl.schema!, r));
+        at = bl.end + 1;
+        continue;
+      }
+      let nl = b.indexOf(10, at);
+      if (nl < 0) nl = n;
+      const rec = this.parseLine(b.toString('utf8', at, nl > at && b[nl - 1] === 13 ? nl - 1 : nl));
+      if (rec !== null) sink(rec);
+      at = nl + 1;
+    }
+  }
+
   /** Records of a stream of text or bytes (gzip detected by its magic). */
   async *parse(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<TraceRecord> {
     const batch: TraceRecord[] = [];
     const push = (r: TraceRecord): void => {
       batch.push(r);
     };
-    for await (const text of textChunks(input)) {
-      this.parseText(text, push);
+    for await (const bytes of byteChunks(input)) {
+      this.parseBytes(bytes, push);
       yield* batch;
       batch.length = 0;
     }
@@ -250,7 +276,7 @@ export class TraceParser {
 
   /** Every record of a stream to `sink`, without a promise per record (parse() makes one per record). */
   async each(input: AsyncIterable<string | Buffer | Uint8Array>, sink: (r: TraceRecord) => void): Promise<void> {
-    for await (const text of textChunks(input)) this.parseText(text, sink);
+    for await (const bytes of byteChunks(input)) this.parseBytes(bytes, sink);
   }
 }
 
@@ -288,8 +314,8 @@ export function openTrace(path: string): Readable {
   return path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 16 });
 }
 
-/** The text of a byte or text stream; gzip (1f 8b) is inflated on the way. */
-async function* decoded(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+/** The bytes of a byte or text stream (text as UTF-8); gzip (1f 8b) is inflated on the way. */
+async function* inflated(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done === true) return;
@@ -309,9 +335,33 @@ async function* decoded(input: AsyncIterable<string | Buffer | Uint8Array>): Asy
       for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
     })();
   }
-  const dec = new StringDecoder('utf8');
   for await (const chunk of source) {
-    const text = typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer);
+    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (b.length > 0) yield b;
+  }
+}
+
+/** A stream's bytes in pieces that each end after a newline (the last piece: at the end). */
+export async function* byteChunks(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<Buffer> {
+  let rest: Buffer | undefined;
+  for await (const b of inflated(input)) {
+    const nl = b.lastIndexOf(10);
+    if (nl < 0) {
+      rest = rest === undefined ? b : Buffer.concat([rest, b]);
+      continue;
+    }
+    const head = b.subarray(0, nl + 1);
+    yield rest === undefined ? head : Buffer.concat([rest, head]);
+    rest = nl + 1 < b.length ? b.subarray(nl + 1) : undefined;
+  }
+  if (rest !== undefined) yield rest;
+}
+
+/** The text of a byte or text stream, decoded as UTF-8 across chunk boundaries. */
+async function* decoded(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
+  const dec = new StringDecoder('utf8');
+  for await (const b of inflated(input)) {
+    const text = dec.write(b);
     if (text !== '') yield text;
   }
   const last = dec.end();

@@ -16,8 +16,15 @@ import {
 /** One payload layout of an event. */
 export interface Shape {
   re: RegExp;
+  /** Its fields, in order (a copy of the schema's order when it was learnt). */
+  entries: readonly OrderEntry[];
   /** Stores the match's fields into the record; false if a value did not convert (scanFields reads the line). */
   fill: (rec: Record<string, unknown>, m: RegExpExecArray, o: FieldOptions) => boolean;
+  /**
+   * The same for values already read from bytes (parse_bytes.ts): numbers and booleans converted, texts as
+   * the regular expression would have captured them, by entry.
+   */
+  put: (rec: Record<string, unknown>, v: unknown[], pk: number[], o: FieldOptions) => boolean;
 }
 
 /** Layouts kept per event: more than a trace's lines of one event print is rare; a new one replaces the last. */
@@ -83,7 +90,7 @@ export function learnShape(schema: EventSchema, s: string, i: number): void {
   const re = new RegExp(src, 'my'); // 'm': '$' is a line's end also within a text of many lines
   re.lastIndex = i;
   if (!re.test(s)) return; // the line had more than fields (a format's literal words): no shape reads it
-  const sh: Shape = { re, fill: fillFor(entries, schema.event) };
+  const sh: Shape = { re, entries: entries.slice(), fill: storeFor(entries, schema.event, true), put: storeFor(entries, schema.event, false) };
   if (schema.shapes.length < MAX_SHAPES) schema.shapes.unshift(sh);
   else schema.shapes[MAX_SHAPES - 1] = sh;
 }
@@ -93,7 +100,7 @@ function escape(text: string): string {
 }
 
 /** Helpers the generated fill functions call. */
-const H = {
+export const H = {
   int(t: string): number {
     const n = t.length;
     const c = t.charCodeAt(0);
@@ -146,27 +153,29 @@ const H = {
     return hi < 16 ? hi * 2 ** 48 + lo : hi === 0xffff ? 2 ** 52 + lo : -1;
   },
   pageAllocFailed,
+  OLD_MT,
 };
 
 /**
- * A function storing a shape's captures by property name (one store per field, each site seeing one record
- * layout: generated, like recordMaker's factories, because stores through a variable name are slow).
+ * A function storing a shape's values by property name (one store per field: generated, because stores
+ * through a variable name are slow): `fill` from a match's captures (m[k + 1], all text), or `put` from
+ * values read from bytes (v[k]: numbers and booleans already converted, the rest text).
  */
-function fillFor(entries: readonly OrderEntry[], event: string): Shape['fill'] {
+function storeFor(entries: readonly OrderEntry[], event: string, fromMatch: boolean): Shape['fill'] & Shape['put'] {
   const lines: string[] = ['let pageNull = false;'];
   entries.forEach((e, k) => {
-    const t = `m[${k + 1}]`;
+    const t = fromMatch ? `m[${k + 1}]` : `v[${k}]`;
     const prop = FIELDS.get(e.key)!.prop;
     switch (e.kind) {
       case K_INT:
       case K_PFN:
-        lines.push(`rec.${prop} = h.int(${t});`);
+        lines.push(`rec.${prop} = ${fromMatch ? `h.int(${t})` : t};`);
         break;
       case K_HEX:
-        lines.push(`rec.${prop} = h.hex(${t});`);
+        lines.push(`rec.${prop} = ${fromMatch ? `h.hex(${t})` : t};`);
         break;
       case K_MT:
-        lines.push(`rec.${prop} = h.mt(${t}, o);`);
+        lines.push(`rec.${prop} = ${fromMatch ? `h.mt(${t}, o)` : `o.oldMigratetypes && ${t} < 4 ? h.OLD_MT[${t}] : ${t}`};`);
         break;
       case K_STR:
         lines.push(`rec.${prop} = ${t};`);
@@ -177,18 +186,18 @@ function fillFor(entries: readonly OrderEntry[], event: string): Shape['fill'] {
         break;
       case K_PTR:
         // 0 is NULL only as digits: '(null)' reads -1 from ptrKey
-        lines.push(`{ const t = ${t}; const k = h.ptrKey(t); if (k === 0 || (k < 0 && h.isNull(t))) { rec.ptr = null; rec.ptrKey = 0; } else { rec.ptr = t; rec.ptrKey = k; } }`);
+        lines.push(`{ const t = ${t}; const k = ${fromMatch ? 'h.ptrKey(t)' : `pk[${k}]`}; if (k === 0 || (k < 0 && h.isNull(t))) { rec.ptr = null; rec.ptrKey = 0; } else { rec.ptr = t; rec.ptrKey = k; } }`);
         break;
       case K_PAGE:
-        lines.push(`pageNull = h.isNull(${t});`);
+        lines.push(`pageNull = ${fromMatch ? `h.isNull(${t})` : t};`);
         break;
       case K_BOOL:
-        lines.push(`rec.${prop} = ${t} === 'true' || ${t} === '1';`);
+        lines.push(`rec.${prop} = ${fromMatch ? `${t} === 'true' || ${t} === '1'` : t};`);
         break;
     }
   });
   if (event === 'mm_page_alloc') lines.push('h.pageAllocFailed(rec, pageNull);');
   lines.push('return true;');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('h', 'last', `return function fill(rec, m, o) {\n${lines.join('\n')}\n};`)(H, { gfpText: '', gfp: 0 }) as Shape['fill'];
+  return new Function('h', 'last', `return function store(rec, ${fromMatch ? 'm' : 'v, pk'}, o) {\n${lines.join('\n')}\n};`)(H, { gfpText: '', gfp: 0 }) as Shape['fill'] & Shape['put'];
 }
