@@ -128,6 +128,30 @@ const FAILED = -3;
 
 const SLAB_FIRST_TRY = GFP.NOWARN | GFP.NORETRY;
 
+/**
+ * The replay's event codes: a record's event is classified once (Replayer.code), and its counts are kept in
+ * an array by code, not in objects keyed by name. Page events first, then slab events; any other event gets
+ * a code from NR_CODES on, in order of first sight.
+ */
+const PAGE_ALLOC = 0;
+const PAGE_FREE = 1;
+const PAGE_FREE_BATCHED = 2;
+const KMALLOC = 3;
+const KMALLOC_NODE = 4;
+const CACHE_ALLOC = 5;
+const CACHE_ALLOC_NODE = 6;
+const KFREE = 7;
+const CACHE_FREE = 8;
+const NR_CODES = 9;
+const CODE_NAMES = [
+  'mm_page_alloc', 'mm_page_free', 'mm_page_free_batched', 'kmalloc', 'kmalloc_node', 'kmem_cache_alloc',
+  'kmem_cache_alloc_node', 'kfree', 'kmem_cache_free',
+];
+/** Where a code's counts are: counts[code * 3 + REPLAYED | COUNTED_ONLY | IGNORED]. */
+const REPLAYED = 0;
+const COUNTED_ONLY = 1;
+const IGNORED = 2;
+
 /** Rule 1 of `--layer all` (see the header): allocate_slab()'s first try. */
 export function isSlabPage(gfp: number, order: number): boolean {
   return (gfp & SLAB_FIRST_TRY) === SLAB_FIRST_TRY && (gfp & GFP.MOVABLE) === 0 && ((gfp & GFP.COMP) !== 0 || order === 0);
@@ -162,14 +186,20 @@ export async function replayTrace(m: Machine, records: AsyncIterable<TraceRecord
 /** Replays one record at a time (replayTrace's engine; usable directly for a synchronous loop). */
 export class Replayer {
   records = 0;
-  private readonly replayed: Record<string, number> = {};
-  private readonly countedOnly: Record<string, number> = {};
-  /** Set by page() and slabEvent(): the record made a model call. */
+  /** Per event code: replayed, counted only, ignored (see REPLAYED); the event names by code. */
+  private readonly counts: number[] = new Array<number>(NR_CODES * 3).fill(0);
+  private readonly names: string[] = CODE_NAMES.slice();
+  private readonly otherCodes = new Map<string, number>();
+  /** Set by page() and slab(): the record made a model call. */
   private called = false;
-  private readonly ignored: Record<string, number> = {};
   private readonly pages = new Map<number, PageObj>();
   private readonly slab: SlabReplay;
   private readonly tasks = new Map<number, Task>();
+  /** task()'s last key and task: consecutive records mostly come from one thread. */
+  private lastTaskKey = NaN;
+  private lastTask: Task | undefined;
+  private readonly nrCpus: number;
+  private readonly timeline: Timeline | undefined;
   /** The task current when the replay began, made current again at the end. */
   private readonly task0: Task;
   /** Per CPU: a page allocation held back by rule 2 (see the header), or undefined. */
@@ -193,6 +223,8 @@ export class Replayer {
     this.tickNs = opts.tickNs ?? 1_000_000;
     this.sampleEvery = opts.sampleEvery ?? 1000;
     this.slab = new SlabReplay(m);
+    this.nrCpus = m.cfg.nrCpus;
+    this.timeline = opts.timeline;
     this.held = new Array<TraceRecord | undefined>(m.cfg.nrCpus).fill(undefined);
     this.ns0 = m.clock.ns;
     this.task0 = m.sched.current;
@@ -206,41 +238,66 @@ export class Replayer {
 
   step(rec: TraceRecord): void {
     this.records++;
-    const m = this.m;
-    const cpu = rec.cpu >= 0 ? rec.cpu % m.cfg.nrCpus : m.current.cpu;
-    if (this.all) this.rule2(rec, cpu);
-    else this.exec(rec, cpu);
-    if (this.opts.timeline && this.records % this.sampleEvery === 0) this.opts.timeline.sample(m, 'replay');
+    const cpu = rec.cpu >= 0 ? rec.cpu % this.nrCpus : this.m.current.cpu;
+    const code = this.code(rec.event);
+    if (this.all) this.rule2(rec, code, cpu);
+    else this.exec(rec, code, cpu);
+    if (this.timeline !== undefined && this.records % this.sampleEvery === 0) this.timeline.sample(this.m, 'replay');
+  }
+
+  /** The event's code: one switch (event names are the parser's constants, compared by reference first). */
+  private code(ev: string): number {
+    switch (ev) {
+      case 'kfree': return KFREE;
+      case 'kmalloc': return KMALLOC;
+      case 'kmem_cache_alloc': return CACHE_ALLOC;
+      case 'kmem_cache_free': return CACHE_FREE;
+      case 'mm_page_alloc': return PAGE_ALLOC;
+      case 'mm_page_free': return PAGE_FREE;
+      case 'mm_page_free_batched': return PAGE_FREE_BATCHED;
+      case 'kmalloc_node': return KMALLOC_NODE;
+      case 'kmem_cache_alloc_node': return CACHE_ALLOC_NODE;
+      default: return this.otherCode(ev);
+    }
+  }
+
+  private otherCode(ev: string): number {
+    let c = this.otherCodes.get(ev);
+    if (c === undefined) {
+      c = this.names.push(ev) - 1;
+      this.otherCodes.set(ev, c);
+      this.counts.push(0, 0, 0);
+    }
+    return c;
   }
 
   /** `--layer all`'s rule 2: hold back what may be a large kmalloc's pages until the CPU's next record. */
-  private rule2(rec: TraceRecord, cpu: number): void {
-    const ev = rec.event;
+  private rule2(rec: TraceRecord, code: number, cpu: number): void {
     if (this.nrHeld > 0) {
       const h = this.held[cpu];
       if (h !== undefined) {
         this.held[cpu] = undefined;
         this.nrHeld--;
-        if ((ev === 'kmalloc' || ev === 'kmalloc_node') && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE && rec.ptr != null &&
+        if ((code === KMALLOC || code === KMALLOC_NODE) && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE && rec.ptr != null &&
           orderOfBytes(rec.bytesAlloc ?? 0) === h.order) {
           this.pages.set(h.pfn!, { pfn: SKIPPED, order: h.order ?? 0, comp: true });
           this.sk.largeKmalloc++;
-          this.countedOnly.mm_page_alloc = (this.countedOnly.mm_page_alloc ?? 0) + 1;
-        } else this.exec(h, cpu);
+          this.counts[PAGE_ALLOC * 3 + COUNTED_ONLY]++;
+        } else this.exec(h, PAGE_ALLOC, cpu);
       }
-      if (this.nrHeld > 0 && (ev === 'mm_page_free' || ev === 'mm_page_free_batched')) {
+      if (this.nrHeld > 0 && (code === PAGE_FREE || code === PAGE_FREE_BATCHED)) {
         // Freed on another CPU before its owner's next record: replay the allocation first.
         for (let c = 0; c < this.held.length; c++) {
           const o = this.held[c];
           if (o !== undefined && o.pfn === rec.pfn) {
             this.held[c] = undefined;
             this.nrHeld--;
-            this.exec(o, c);
+            this.exec(o, PAGE_ALLOC, c);
           }
         }
       }
     }
-    if (ev === 'mm_page_alloc' && rec.failed !== true && (rec.order ?? 0) > 0) {
+    if (code === PAGE_ALLOC && rec.failed !== true && (rec.order ?? 0) > 0) {
       const gfp = rec.gfp ?? 0;
       if ((gfp & GFP.COMP) !== 0 && (gfp & GFP.MOVABLE) === 0 && !isSlabPage(gfp, rec.order ?? 0)) {
         this.held[cpu] = rec;
@@ -248,16 +305,13 @@ export class Replayer {
         return;
       }
     }
-    this.exec(rec, cpu);
+    this.exec(rec, code, cpu);
   }
 
-  private exec(rec: TraceRecord, cpu: number): void {
-    const ev = rec.event;
-    const isPage = ev === 'mm_page_alloc' || ev === 'mm_page_free' || ev === 'mm_page_free_batched';
-    const isSlab = !isPage && (ev === 'kmalloc' || ev === 'kmalloc_node' || ev === 'kmem_cache_alloc' ||
-      ev === 'kmem_cache_alloc_node' || ev === 'kfree' || ev === 'kmem_cache_free');
-    if (!(isPage ? this.doPages : isSlab && this.doSlab)) {
-      this.ignored[ev] = (this.ignored[ev] ?? 0) + 1;
+  private exec(rec: TraceRecord, code: number, cpu: number): void {
+    const isPage = code <= PAGE_FREE_BATCHED;
+    if (!(isPage ? this.doPages : code < NR_CODES && this.doSlab)) {
+      this.counts[code * 3 + IGNORED]++;
       return;
     }
     this.advanceClock(rec.ts);
@@ -268,16 +322,28 @@ export class Replayer {
       const t = this.task(rec, cpu);
       if (m.sched.current !== t) m.sched.switchTo(t);
     }
-    if (rec.inIrq === true) m.inIrq(() => this.run(rec, isPage), cpu);
-    else if (rec.inSoftirq === true) m.inSoftirq(() => this.run(rec, isPage), cpu);
-    else this.run(rec, isPage);
-    const into = this.called ? this.replayed : this.countedOnly;
-    into[ev] = (into[ev] ?? 0) + 1;
+    if (rec.inIrq === true) m.inIrq(() => this.run(rec, code), cpu);
+    else if (rec.inSoftirq === true) m.inSoftirq(() => this.run(rec, code), cpu);
+    else this.run(rec, code);
+    this.counts[code * 3 + (this.called ? REPLAYED : COUNTED_ONLY)]++;
   }
 
-  private run(rec: TraceRecord, isPage: boolean): void {
-    if (isPage) this.page(rec);
-    else this.called = this.slab.replay(rec);
+  private run(rec: TraceRecord, code: number): void {
+    if (code <= PAGE_FREE_BATCHED) this.page(rec, code);
+    else this.called = this.slabEvent(rec, code);
+  }
+
+  private slabEvent(rec: TraceRecord, code: number): boolean {
+    switch (code) {
+      case KMALLOC:
+      case KMALLOC_NODE:
+        return this.slab.kmalloc(rec);
+      case CACHE_ALLOC:
+      case CACHE_ALLOC_NODE:
+        return this.slab.kmemCacheAlloc(rec);
+      default:
+        return this.slab.free(rec);
+    }
   }
 
   private advanceClock(ts: number): void {
@@ -294,20 +360,22 @@ export class Replayer {
    */
   private task(rec: TraceRecord, cpu: number): Task {
     const key = rec.pid === 0 ? -1 - cpu : rec.pid;
-    let t = this.tasks.get(key);
+    let t = key === this.lastTaskKey ? this.lastTask : this.tasks.get(key);
     if (t === undefined) {
       t = this.m.sched.createTask(rec.comm, cpu);
       this.tasks.set(key, t);
     } else if (t.comm !== rec.comm) t.comm = rec.comm;
+    this.lastTaskKey = key;
+    this.lastTask = t;
     t.cpu = cpu; // tasks migrate
     return t;
   }
 
-  private page(rec: TraceRecord): void {
+  private page(rec: TraceRecord, code: number): void {
     const m = this.m;
     const p = this.p;
     const tpfn = rec.pfn ?? -1;
-    if (rec.event === 'mm_page_alloc') {
+    if (code === PAGE_ALLOC) {
       const order = rec.order ?? 0;
       if (rec.failed === true || tpfn < 0) {
         p.traceFailures[order]++;
@@ -336,7 +404,7 @@ export class Replayer {
       this.pages.set(tpfn, { pfn, order, comp: (gfp & GFP.COMP) !== 0 });
       return;
     }
-    const order = rec.event === 'mm_page_free' ? rec.order ?? 0 : 0;
+    const order = code === PAGE_FREE ? rec.order ?? 0 : 0;
     const o = this.pages.get(tpfn);
     if (o === undefined) {
       p.unmatchedFrees++;
@@ -370,11 +438,18 @@ export class Replayer {
     p.frees[o.order]++;
   }
 
+  /** One column of the counts by event name: the events counted there, sorted by name. */
+  private countsOf(col: number): Record<string, number> {
+    const e: Array<[string, number]> = [];
+    for (let c = 0; c < this.names.length; c++) if (this.counts[c * 3 + col] > 0) e.push([this.names[c], this.counts[c * 3 + col]]);
+    return Object.fromEntries(e.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   finish(): ReplayResult {
     const m = this.m;
     for (let c = 0; c < this.held.length; c++) {
       const h = this.held[c];
-      if (h !== undefined) this.exec(h, c);
+      if (h !== undefined) this.exec(h, PAGE_ALLOC, c);
     }
     this.held.fill(undefined);
     this.nrHeld = 0;
@@ -402,9 +477,9 @@ export class Replayer {
     return {
       layer: this.opts.layer,
       records: this.records,
-      replayed: sortKeys(this.replayed),
-      countedOnly: sortKeys(this.countedOnly),
-      ignored: sortKeys(this.ignored),
+      replayed: this.countsOf(REPLAYED),
+      countedOnly: this.countsOf(COUNTED_ONLY),
+      ignored: this.countsOf(IGNORED),
       skipped: { ...this.sk },
       pages: this.p,
       slab: { ...sl },
@@ -443,9 +518,6 @@ function counters(m: Machine) {
   };
 }
 
-function sortKeys(o: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
 
 /**
  * The RAM a trace implies: the highest pfn (and its order) it touches, as bytes rounded up to a power of

@@ -135,21 +135,16 @@ export class SlabReplay {
 
   constructor(private readonly m: Machine) {}
 
-  /** Replays a slab record; true when the model was called (false: only counted, or no slab event). */
-  replay(r: TraceRecord): boolean {
-    switch (r.event) {
-      case 'kmalloc':
-      case 'kmalloc_node':
-        return this.alloc(r, NO_CACHE);
-      case 'kmem_cache_alloc':
-      case 'kmem_cache_alloc_node':
-        return this.alloc(r, this.cacheFor(r));
-      case 'kfree':
-      case 'kmem_cache_free':
-        return this.free(r);
-      default:
-        return false;
-    }
+  /*
+   * kmalloc(), kmemCacheAlloc() and free() replay a kmalloc(_node), kmem_cache_alloc(_node), and kfree or
+   * kmem_cache_free record (the caller has classified it): true when the model was called, false when only counted.
+   */
+  kmalloc(r: TraceRecord): boolean {
+    return this.alloc(r, NO_CACHE);
+  }
+
+  kmemCacheAlloc(r: TraceRecord): boolean {
+    return this.alloc(r, this.cacheFor(r));
   }
 
   private cacheFor(r: TraceRecord): number {
@@ -224,7 +219,8 @@ export class SlabReplay {
     return true;
   }
 
-  private free(r: TraceRecord): boolean {
+  /** kfree or kmem_cache_free: the object goes back the way it came (kmem_cache_free to its cache, else kfree). */
+  free(r: TraceRecord): boolean {
     const key = r.ptrKey;
     if (key === undefined || key < 0) return this.freeText(r);
     if (key === 0) {
