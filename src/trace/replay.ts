@@ -309,28 +309,41 @@ export class Replayer {
   }
 
   private exec(rec: TraceRecord, code: number, cpu: number): void {
-    const isPage = code <= PAGE_FREE_BATCHED;
-    if (!(isPage ? this.doPages : code < NR_CODES && this.doSlab)) {
+    if (code <= PAGE_FREE_BATCHED ? !this.doPages : code >= NR_CODES || !this.doSlab) {
       this.counts[code * 3 + IGNORED]++;
       return;
     }
-    this.advanceClock(rec.ts);
-    const m = this.m;
-    this.called = false;
-    // The record's task becomes current (a context switch only when it changes); interrupts nest inside it.
-    if (rec.pid >= 0) {
-      const t = this.task(rec, cpu);
-      if (m.sched.current !== t) m.sched.switchTo(t);
-    }
-    if (rec.inIrq === true) m.inIrq(() => this.run(rec, code), cpu);
-    else if (rec.inSoftirq === true) m.inSoftirq(() => this.run(rec, code), cpu);
-    else this.run(rec, code);
+    // execPage() and execSlab() are the same few lines twice: each reads the envelope of its own 3 or 4
+    // record shapes (one per event), which V8 keeps polymorphic; one copy for all 7 is megamorphic and slower.
+    // Interrupts nest inside the record's task.
+    if (code <= PAGE_FREE_BATCHED) this.execPage(rec, code, cpu);
+    else this.execSlab(rec, code, cpu);
+  }
+
+  private execPage(rec: TraceRecord, code: number, cpu: number): void {
+    this.enter(rec.ts, rec.pid, rec.comm, cpu);
+    if (rec.inIrq === true) this.m.inIrq(() => this.page(rec, code), cpu);
+    else if (rec.inSoftirq === true) this.m.inSoftirq(() => this.page(rec, code), cpu);
+    else this.page(rec, code);
     this.counts[code * 3 + (this.called ? REPLAYED : COUNTED_ONLY)]++;
   }
 
-  private run(rec: TraceRecord, code: number): void {
-    if (code <= PAGE_FREE_BATCHED) this.page(rec, code);
+  private execSlab(rec: TraceRecord, code: number, cpu: number): void {
+    this.enter(rec.ts, rec.pid, rec.comm, cpu);
+    if (rec.inIrq === true) this.m.inIrq(() => (this.called = this.slabEvent(rec, code)), cpu);
+    else if (rec.inSoftirq === true) this.m.inSoftirq(() => (this.called = this.slabEvent(rec, code)), cpu);
     else this.called = this.slabEvent(rec, code);
+    this.counts[code * 3 + (this.called ? REPLAYED : COUNTED_ONLY)]++;
+  }
+
+  /** The clock to the record's time, and its task made current (a context switch only when it changes). */
+  private enter(ts: number, pid: number, comm: string, cpu: number): void {
+    this.advanceClock(ts);
+    this.called = false;
+    if (pid >= 0) {
+      const t = this.task(pid, comm, cpu);
+      if (this.m.sched.current !== t) this.m.sched.switchTo(t);
+    }
   }
 
   private slabEvent(rec: TraceRecord, code: number): boolean {
@@ -358,13 +371,13 @@ export class Replayer {
    * The model task of a trace thread: one per pid (exec changes the comm, not the task), and one idle task
    * per CPU for pid 0 (swapper/N). The model assigns its own pids: the trace's could collide with its own.
    */
-  private task(rec: TraceRecord, cpu: number): Task {
-    const key = rec.pid === 0 ? -1 - cpu : rec.pid;
+  private task(pid: number, comm: string, cpu: number): Task {
+    const key = pid === 0 ? -1 - cpu : pid;
     let t = key === this.lastTaskKey ? this.lastTask : this.tasks.get(key);
     if (t === undefined) {
-      t = this.m.sched.createTask(rec.comm, cpu);
+      t = this.m.sched.createTask(comm, cpu);
       this.tasks.set(key, t);
-    } else if (t.comm !== rec.comm) t.comm = rec.comm;
+    } else if (t.comm !== comm) t.comm = comm;
     this.lastTaskKey = key;
     this.lastTask = t;
     t.cpu = cpu; // tasks migrate
