@@ -3,9 +3,10 @@
  * (mm_page_alloc / mm_page_free / mm_page_free_batched, mm/page_alloc.c) and slab allocations
  * (replay_slab.ts) are made again, with the trace's gfp and order, in the trace's task, CPU and interrupt
  * context, while the trace's timestamps drive the model clock so that kswapd, kcompactd and the lazy
- * purges run as time passes. Trace pages are keyed by pfn, trace objects by pointer text, and mapped to
- * the model's own allocations: frees of what the trace never allocated (allocated before the capture
- * began) are counted as unmatched and not replayed; what is never freed is counted at the end.
+ * purges run as time passes. Trace pages are keyed by pfn, trace objects by pointer (the parser's ptrKey,
+ * else the text), and mapped to the model's own allocations: frees of what the trace never allocated
+ * (allocated before the capture began) are counted as unmatched and not replayed; what is never freed is
+ * counted at the end.
  *
  * Layers: `pages` replays page events only (the real kernel's slab pages included, as page allocations);
  * `slab` replays slab events only (the model's SLUB takes its own slab pages); `all` replays both, and then
