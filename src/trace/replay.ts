@@ -198,7 +198,7 @@ export class Replayer {
   private readonly tasks = new Map<number, Task>();
   /** task()'s last key and task: consecutive records mostly come from one thread. */
   private lastTaskKey = NaN;
-  private lastTask: Task | undefined;
+  private lastTask: Task | undefined = undefined; // initialised: every Replayer keeps one shape
   private readonly nrCpus: number;
   private readonly timeline: Timeline | undefined;
   /** The task current when the replay began, made current again at the end. */
