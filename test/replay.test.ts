@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../bench/harness.js';
 import { modelTrace, REPLAY_EVENTS } from '../bench/replay.js';
 import { main } from '../src/cli/main.js';
 import { GFP } from '../src/gfp.js';
@@ -18,6 +19,7 @@ import { Timeline } from '../src/report/timeline.js';
 import { parseTrace } from '../src/trace/parse.js';
 import { impliedMemBytes, isSlabPage, Replayer, replayTrace, tracePfnEnd, type ReplayLayer, type ReplayResult } from '../src/trace/replay.js';
 import { TraceParser } from '../src/trace/parse.js';
+import type { TraceRecord } from '../src/trace/parse_fields.js';
 
 const FIX = new URL('./fixtures/', import.meta.url).pathname;
 const REAL = ['real/page-alloc.txt', 'real/page-alloc.pipe.txt', 'real/perf-script.txt', 'real/slab.txt', 'real/vmalloc.txt', 'traces/slab.txt.gz', 'traces/tgid.txt'];
@@ -207,6 +209,95 @@ describe('a 200,000-event trace', () => {
       expect(a.pages.modelFailures.every((n) => n === 0) && a.slab.modelFailures === 0).toBe(true);
     }
   }, 60_000);
+});
+
+describe('slab objects by ptrKey', () => {
+  // SlabReplay keys objects by the parser's ptrKey in a hash table, and by the pointer's text when a record has
+  // none (-1, or a record built by hand): both must pair allocations and frees alike, to the same model state.
+  const variants = (recs: TraceRecord[]): Array<[string, TraceRecord[]]> => [
+    ['ptrKey', recs],
+    ['no ptrKey', recs.map((r) => {
+      const c = { ...r };
+      delete c.ptrKey;
+      return c;
+    })],
+    ['ptrKey -1', recs.map((r) => (r.ptrKey === undefined ? r : { ...r, ptrKey: -1 }))],
+  ];
+  const run = (recs: TraceRecord[], layer: ReplayLayer, mem: number): { r: ReplayResult; slabinfo: string; meminfo: string } => {
+    const m = Machine.boot({ mem, nrCpus: 2, strict: true });
+    const rp = new Replayer(m, { layer });
+    for (const rec of recs) rp.step(rec);
+    return { r: rp.finish(), slabinfo: m.proc('slabinfo'), meminfo: m.proc('meminfo') };
+  };
+
+  for (const file of ['traces/slab.txt.gz', 'traces/tgid.txt', 'captures/ls.txt.gz', 'captures/net.txt.gz']) {
+    it(`${file}: the same result and slab state with ptrKey, without it, and with -1`, async () => {
+      const recs: TraceRecord[] = [];
+      for await (const r of parseTrace(createReadStream(join(FIX, file)))) recs.push(r);
+      expect(recs.some((r) => r.ptrKey !== undefined && r.ptrKey > 0)).toBe(true);
+      const mem = impliedMemBytes(await tracePfnEnd(recs));
+      for (const layer of ['slab', 'all'] as const) {
+        const [[, keyed], ...others] = variants(recs);
+        const a = run(keyed, layer, mem);
+        for (const [name, v] of others) expect(run(v, layer, mem), `${layer}, ${name}`).toEqual(a);
+      }
+    });
+  }
+
+  it('grows its table past thousands of live objects and finds each again after deletions', () => {
+    const rnd = mulberry32(5);
+    // Direct-map addresses 64 bytes apart (their low bits alike) and hashed %p values, never NULL.
+    const ptrs: string[] = [];
+    for (let i = 1; i <= 12_000; i++) {
+      ptrs.push(i % 2 === 0 ? 'ffff8880' + (0x1000000 + i * 64).toString(16).padStart(8, '0') : (Math.imul(i, 0x9e3779b1) >>> 0).toString(16).padStart(16, '0'));
+    }
+    const lines: string[] = [];
+    const live = new Map<string, boolean>(); // pointer -> from the named cache
+    const want = { kmalloc: 0, kmemCacheAlloc: 0, kfree: 0, kmemCacheFree: 0, lostFrees: 0, unmatchedFrees: 0 };
+    const alloc = (p: string): void => {
+      const cached = rnd() % 3 === 0;
+      const old = live.get(p);
+      if (old !== undefined) {
+        want.lostFrees++;
+        if (old) want.kmemCacheFree++;
+        else want.kfree++;
+      }
+      live.set(p, cached);
+      if (cached) {
+        want.kmemCacheAlloc++;
+        lines.push(`t-7 [000] ..... 2.0: kmem_cache_alloc: call_site=f+0x1/0x2 ptr=${p} name=test_cache bytes_req=96 bytes_alloc=96 gfp_flags=GFP_KERNEL node=-1 accounted=false`);
+      } else {
+        want.kmalloc++;
+        lines.push(`t-7 [000] ..... 2.0: kmalloc: call_site=f+0x1/0x2 ptr=${p} bytes_req=40 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false`);
+      }
+    };
+    const free = (p: string): void => {
+      const old = live.get(p);
+      if (old === undefined) want.unmatchedFrees++;
+      else if (old) want.kmemCacheFree++;
+      else want.kfree++;
+      live.delete(p);
+      lines.push(old === true ? `t-7 [000] ..... 2.0: kmem_cache_free: call_site=g+0x1/0x2 ptr=${p} name=test_cache` : `t-7 [000] ..... 2.0: kfree: call_site=g+0x1/0x2 ptr=${p}`);
+    };
+    for (let i = 0; i < 6000; i++) alloc(ptrs[i]);
+    let peak = 0;
+    for (let i = 0; i < 40_000; i++) {
+      const r = rnd() % 100;
+      if (r < 40) free(ptrs[rnd() % 6000]); // mostly live
+      else if (r < 90) alloc(ptrs[rnd() % ptrs.length]); // sometimes one still live: a lost free
+      else free(ptrs[6000 + (rnd() % 6000)]); // sometimes one never allocated: unmatched
+      peak = Math.max(peak, live.size);
+    }
+    const p = new TraceParser();
+    const recs = lines.map((l) => p.parseLine(l)!);
+    const a = run(recs, 'slab', 256 << 20);
+    expect(a.r.slab).toMatchObject({ ...want, modelFailures: 0, neverFreed: live.size });
+    expect(a.r.slab.lostFrees).toBeGreaterThan(0);
+    expect(a.r.slab.unmatchedFrees).toBeGreaterThan(0);
+    expect(peak).toBeGreaterThan(6000);
+    expect(live.size).toBeGreaterThan(3000);
+    expect(run(variants(recs)[1][1], 'slab', 256 << 20)).toEqual(a);
+  });
 });
 
 describe('round trip: the model\'s own trace', () => {

@@ -109,6 +109,17 @@ export class PhysMem {
     this.chunks[s >>> 8].fill(byte, base, base + len);
   }
 
+  /** Zero `len` bytes from physical address `phys`, frame by frame (fillFrame's: a frame without bytes stays so). */
+  zeroBytes(phys: number, len: number): void {
+    for (const end = phys + len; phys < end; ) {
+      const pfn = Math.floor(phys / PAGE_SIZE);
+      const off = phys - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, end - phys);
+      this.fillFrame(pfn, off, n, 0);
+      phys += n;
+    }
+  }
+
   // Word accessors take a physical address (a direct-map address less PAGE_OFFSET) and are small on
   // purpose: SLUB's fast paths run through them, and V8 inlines them only while its budget lasts.
 

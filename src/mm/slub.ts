@@ -487,12 +487,14 @@ export class Slub {
   slabAlloc(s: KmemCache, gfp: number): number {
     const cpu = this.sched.current.cpu;
     const obj = s.cpuFreelist[cpu];
-    // 0x100 is __GFP_ZERO: on these few hot lines a literal saves the load an imported constant costs.
-    if (obj !== 0 && (gfp & 0x100) === 0 && !this.strictReserve) {
+    if (obj !== 0 && !this.strictReserve) {
       // get_freepointer() of a direct-map object (a virtual slab's goes the general way).
       const phys = obj + s.offset - this.pageOffset;
       if (phys < this.directMapBytes) {
         s.cpuFreelist[cpu] = this.mem.readLong(phys, this.wide);
+        // slab_post_alloc_hook()'s __GFP_ZERO (0x100: a literal saves a load here), here too since most
+        // traced kmallocs are kzallocs; the direct map's bytes are cleared by physical address.
+        if ((gfp & 0x100) !== 0) this.mem.zeroBytes(obj - this.pageOffset, s.objectSize);
         return obj;
       }
     }

@@ -3,9 +3,10 @@
  * (mm_page_alloc / mm_page_free / mm_page_free_batched, mm/page_alloc.c) and slab allocations
  * (replay_slab.ts) are made again, with the trace's gfp and order, in the trace's task, CPU and interrupt
  * context, while the trace's timestamps drive the model clock so that kswapd, kcompactd and the lazy
- * purges run as time passes. Trace pages are keyed by pfn, trace objects by pointer text, and mapped to
- * the model's own allocations: frees of what the trace never allocated (allocated before the capture
- * began) are counted as unmatched and not replayed; what is never freed is counted at the end.
+ * purges run as time passes. Trace pages are keyed by pfn, trace objects by pointer (the parser's ptrKey,
+ * else the text), and mapped to the model's own allocations: frees of what the trace never allocated
+ * (allocated before the capture began) are counted as unmatched and not replayed; what is never freed is
+ * counted at the end.
  *
  * Layers: `pages` replays page events only (the real kernel's slab pages included, as page allocations);
  * `slab` replays slab events only (the model's SLUB takes its own slab pages); `all` replays both, and then
@@ -129,6 +130,30 @@ const FAILED = -3;
 
 const SLAB_FIRST_TRY = GFP.NOWARN | GFP.NORETRY;
 
+/**
+ * The replay's event codes: a record's event is classified once (Replayer.code), and its counts are kept in
+ * an array by code, not in objects keyed by name. Page events first, then slab events; any other event gets
+ * a code from NR_CODES on, in order of first sight.
+ */
+const PAGE_ALLOC = 0;
+const PAGE_FREE = 1;
+const PAGE_FREE_BATCHED = 2;
+const KMALLOC = 3;
+const KMALLOC_NODE = 4;
+const CACHE_ALLOC = 5;
+const CACHE_ALLOC_NODE = 6;
+const KFREE = 7;
+const CACHE_FREE = 8;
+const NR_CODES = 9;
+const CODE_NAMES = [
+  'mm_page_alloc', 'mm_page_free', 'mm_page_free_batched', 'kmalloc', 'kmalloc_node', 'kmem_cache_alloc',
+  'kmem_cache_alloc_node', 'kfree', 'kmem_cache_free',
+];
+/** Where a code's counts are: counts[code * 3 + REPLAYED | COUNTED_ONLY | IGNORED]. */
+const REPLAYED = 0;
+const COUNTED_ONLY = 1;
+const IGNORED = 2;
+
 /** Rule 1 of `--layer all` (see the header): allocate_slab()'s first try. */
 export function isSlabPage(gfp: number, order: number): boolean {
   return (gfp & SLAB_FIRST_TRY) === SLAB_FIRST_TRY && (gfp & GFP.MOVABLE) === 0 && ((gfp & GFP.COMP) !== 0 || order === 0);
@@ -156,14 +181,20 @@ export async function replayTrace(m: Machine, records: AsyncIterable<TraceRecord
 /** Replays one record at a time (replayTrace's engine; usable directly for a synchronous loop). */
 export class Replayer {
   records = 0;
-  private readonly replayed: Record<string, number> = {};
-  private readonly countedOnly: Record<string, number> = {};
-  /** Set by page() and slabEvent(): the record made a model call. */
+  /** Per event code: replayed, counted only, ignored (see REPLAYED); the event names by code. */
+  private readonly counts: number[] = new Array<number>(NR_CODES * 3).fill(0);
+  private readonly names: string[] = CODE_NAMES.slice();
+  private readonly otherCodes = new Map<string, number>();
+  /** Set by page() and slab(): the record made a model call. */
   private called = false;
-  private readonly ignored: Record<string, number> = {};
   private readonly pages = new Map<number, PageObj>();
   private readonly slab: SlabReplay;
   private readonly tasks = new Map<number, Task>();
+  /** task()'s last key and task: consecutive records mostly come from one thread. */
+  private lastTaskKey = NaN;
+  private lastTask: Task | undefined = undefined; // initialised: every Replayer keeps one shape
+  private readonly nrCpus: number;
+  private readonly timeline: Timeline | undefined;
   /** The task current when the replay began, made current again at the end. */
   private readonly task0: Task;
   /** Per CPU: a page allocation held back by rule 2 (see the header), or undefined. */
@@ -187,6 +218,8 @@ export class Replayer {
     this.tickNs = opts.tickNs ?? 1_000_000;
     this.sampleEvery = opts.sampleEvery ?? 1000;
     this.slab = new SlabReplay(m);
+    this.nrCpus = m.cfg.nrCpus;
+    this.timeline = opts.timeline;
     this.held = new Array<TraceRecord | undefined>(m.cfg.nrCpus).fill(undefined);
     this.ns0 = m.clock.ns;
     this.task0 = m.sched.current;
@@ -200,41 +233,66 @@ export class Replayer {
 
   step(rec: TraceRecord): void {
     this.records++;
-    const m = this.m;
-    const cpu = rec.cpu >= 0 ? rec.cpu % m.cfg.nrCpus : m.current.cpu;
-    if (this.all) this.rule2(rec, cpu);
-    else this.exec(rec, cpu);
-    if (this.opts.timeline && this.records % this.sampleEvery === 0) this.opts.timeline.sample(m, 'replay');
+    const cpu = rec.cpu >= 0 ? rec.cpu % this.nrCpus : this.m.current.cpu;
+    const code = this.code(rec.event);
+    if (this.all) this.rule2(rec, code, cpu);
+    else this.exec(rec, code, cpu);
+    if (this.timeline !== undefined && this.records % this.sampleEvery === 0) this.timeline.sample(this.m, 'replay');
+  }
+
+  /** The event's code: one switch (event names are the parser's constants, compared by reference first). */
+  private code(ev: string): number {
+    switch (ev) {
+      case 'kfree': return KFREE;
+      case 'kmalloc': return KMALLOC;
+      case 'kmem_cache_alloc': return CACHE_ALLOC;
+      case 'kmem_cache_free': return CACHE_FREE;
+      case 'mm_page_alloc': return PAGE_ALLOC;
+      case 'mm_page_free': return PAGE_FREE;
+      case 'mm_page_free_batched': return PAGE_FREE_BATCHED;
+      case 'kmalloc_node': return KMALLOC_NODE;
+      case 'kmem_cache_alloc_node': return CACHE_ALLOC_NODE;
+      default: return this.otherCode(ev);
+    }
+  }
+
+  private otherCode(ev: string): number {
+    let c = this.otherCodes.get(ev);
+    if (c === undefined) {
+      c = this.names.push(ev) - 1;
+      this.otherCodes.set(ev, c);
+      this.counts.push(0, 0, 0);
+    }
+    return c;
   }
 
   /** `--layer all`'s rule 2: hold back what may be a large kmalloc's pages until the CPU's next record. */
-  private rule2(rec: TraceRecord, cpu: number): void {
-    const ev = rec.event;
+  private rule2(rec: TraceRecord, code: number, cpu: number): void {
     if (this.nrHeld > 0) {
       const h = this.held[cpu];
       if (h !== undefined) {
         this.held[cpu] = undefined;
         this.nrHeld--;
-        if ((ev === 'kmalloc' || ev === 'kmalloc_node') && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE && rec.ptr != null &&
+        if ((code === KMALLOC || code === KMALLOC_NODE) && (rec.bytesAlloc ?? 0) > KMALLOC_MAX_CACHE_SIZE && rec.ptr != null &&
           orderOfBytes(rec.bytesAlloc ?? 0) === h.order) {
           this.pages.set(h.pfn!, { pfn: SKIPPED, order: h.order ?? 0, comp: true });
           this.sk.largeKmalloc++;
-          this.countedOnly.mm_page_alloc = (this.countedOnly.mm_page_alloc ?? 0) + 1;
-        } else this.exec(h, cpu);
+          this.counts[PAGE_ALLOC * 3 + COUNTED_ONLY]++;
+        } else this.exec(h, PAGE_ALLOC, cpu);
       }
-      if (this.nrHeld > 0 && (ev === 'mm_page_free' || ev === 'mm_page_free_batched')) {
+      if (this.nrHeld > 0 && (code === PAGE_FREE || code === PAGE_FREE_BATCHED)) {
         // Freed on another CPU before its owner's next record: replay the allocation first.
         for (let c = 0; c < this.held.length; c++) {
           const o = this.held[c];
           if (o !== undefined && o.pfn === rec.pfn) {
             this.held[c] = undefined;
             this.nrHeld--;
-            this.exec(o, c);
+            this.exec(o, PAGE_ALLOC, c);
           }
         }
       }
     }
-    if (ev === 'mm_page_alloc' && rec.failed !== true && (rec.order ?? 0) > 0) {
+    if (code === PAGE_ALLOC && rec.failed !== true && (rec.order ?? 0) > 0) {
       const gfp = rec.gfp ?? 0;
       if ((gfp & GFP.COMP) !== 0 && (gfp & GFP.MOVABLE) === 0 && !isSlabPage(gfp, rec.order ?? 0)) {
         this.held[cpu] = rec;
@@ -242,36 +300,58 @@ export class Replayer {
         return;
       }
     }
-    this.exec(rec, cpu);
+    this.exec(rec, code, cpu);
   }
 
-  private exec(rec: TraceRecord, cpu: number): void {
-    const ev = rec.event;
-    const isPage = ev === 'mm_page_alloc' || ev === 'mm_page_free' || ev === 'mm_page_free_batched';
-    const isSlab = !isPage && (ev === 'kmalloc' || ev === 'kmalloc_node' || ev === 'kmem_cache_alloc' ||
-      ev === 'kmem_cache_alloc_node' || ev === 'kfree' || ev === 'kmem_cache_free');
-    if (!(isPage ? this.doPages : isSlab && this.doSlab)) {
-      this.ignored[ev] = (this.ignored[ev] ?? 0) + 1;
+  private exec(rec: TraceRecord, code: number, cpu: number): void {
+    if (code <= PAGE_FREE_BATCHED ? !this.doPages : code >= NR_CODES || !this.doSlab) {
+      this.counts[code * 3 + IGNORED]++;
       return;
     }
-    this.advanceClock(rec.ts);
-    const m = this.m;
-    this.called = false;
-    // The record's task becomes current (a context switch only when it changes); interrupts nest inside it.
-    if (rec.pid >= 0) {
-      const t = this.task(rec, cpu);
-      if (m.sched.current !== t) m.sched.switchTo(t);
-    }
-    if (rec.inIrq === true) m.inIrq(() => this.run(rec, isPage), cpu);
-    else if (rec.inSoftirq === true) m.inSoftirq(() => this.run(rec, isPage), cpu);
-    else this.run(rec, isPage);
-    const into = this.called ? this.replayed : this.countedOnly;
-    into[ev] = (into[ev] ?? 0) + 1;
+    // execPage() and execSlab() are the same few lines twice: each reads the envelope of its own 3 or 4
+    // record shapes (one per event), which V8 keeps polymorphic; one copy for all 7 is megamorphic and slower.
+    // Interrupts nest inside the record's task.
+    if (code <= PAGE_FREE_BATCHED) this.execPage(rec, code, cpu);
+    else this.execSlab(rec, code, cpu);
   }
 
-  private run(rec: TraceRecord, isPage: boolean): void {
-    if (isPage) this.page(rec);
-    else this.called = this.slab.replay(rec);
+  private execPage(rec: TraceRecord, code: number, cpu: number): void {
+    this.enter(rec.ts, rec.pid, rec.comm, cpu);
+    if (rec.inIrq === true) this.m.inIrq(() => this.page(rec, code), cpu);
+    else if (rec.inSoftirq === true) this.m.inSoftirq(() => this.page(rec, code), cpu);
+    else this.page(rec, code);
+    this.counts[code * 3 + (this.called ? REPLAYED : COUNTED_ONLY)]++;
+  }
+
+  private execSlab(rec: TraceRecord, code: number, cpu: number): void {
+    this.enter(rec.ts, rec.pid, rec.comm, cpu);
+    if (rec.inIrq === true) this.m.inIrq(() => (this.called = this.slabEvent(rec, code)), cpu);
+    else if (rec.inSoftirq === true) this.m.inSoftirq(() => (this.called = this.slabEvent(rec, code)), cpu);
+    else this.called = this.slabEvent(rec, code);
+    this.counts[code * 3 + (this.called ? REPLAYED : COUNTED_ONLY)]++;
+  }
+
+  /** The clock to the record's time, and its task made current (a context switch only when it changes). */
+  private enter(ts: number, pid: number, comm: string, cpu: number): void {
+    this.advanceClock(ts);
+    this.called = false;
+    if (pid >= 0) {
+      const t = this.task(pid, comm, cpu);
+      if (this.m.sched.current !== t) this.m.sched.switchTo(t);
+    }
+  }
+
+  private slabEvent(rec: TraceRecord, code: number): boolean {
+    switch (code) {
+      case KMALLOC:
+      case KMALLOC_NODE:
+        return this.slab.kmalloc(rec);
+      case CACHE_ALLOC:
+      case CACHE_ALLOC_NODE:
+        return this.slab.kmemCacheAlloc(rec);
+      default:
+        return this.slab.free(rec);
+    }
   }
 
   private advanceClock(ts: number): void {
@@ -286,22 +366,24 @@ export class Replayer {
    * The model task of a trace thread: one per pid (exec changes the comm, not the task), and one idle task
    * per CPU for pid 0 (swapper/N). The model assigns its own pids: the trace's could collide with its own.
    */
-  private task(rec: TraceRecord, cpu: number): Task {
-    const key = rec.pid === 0 ? -1 - cpu : rec.pid;
-    let t = this.tasks.get(key);
+  private task(pid: number, comm: string, cpu: number): Task {
+    const key = pid === 0 ? -1 - cpu : pid;
+    let t = key === this.lastTaskKey ? this.lastTask : this.tasks.get(key);
     if (t === undefined) {
-      t = this.m.sched.createTask(rec.comm, cpu);
+      t = this.m.sched.createTask(comm, cpu);
       this.tasks.set(key, t);
-    } else if (t.comm !== rec.comm) t.comm = rec.comm;
+    } else if (t.comm !== comm) t.comm = comm;
+    this.lastTaskKey = key;
+    this.lastTask = t;
     t.cpu = cpu; // tasks migrate
     return t;
   }
 
-  private page(rec: TraceRecord): void {
+  private page(rec: TraceRecord, code: number): void {
     const m = this.m;
     const p = this.p;
     const tpfn = rec.pfn ?? -1;
-    if (rec.event === 'mm_page_alloc') {
+    if (code === PAGE_ALLOC) {
       const order = rec.order ?? 0;
       if (rec.failed === true || tpfn < 0) {
         p.traceFailures[order]++;
@@ -330,7 +412,7 @@ export class Replayer {
       this.pages.set(tpfn, { pfn, order, comp: (gfp & GFP.COMP) !== 0 });
       return;
     }
-    const order = rec.event === 'mm_page_free' ? rec.order ?? 0 : 0;
+    const order = code === PAGE_FREE ? rec.order ?? 0 : 0;
     const o = this.pages.get(tpfn);
     if (o === undefined) {
       p.unmatchedFrees++;
@@ -364,11 +446,18 @@ export class Replayer {
     p.frees[o.order]++;
   }
 
+  /** One column of the counts by event name: the events counted there, sorted by name. */
+  private countsOf(col: number): Record<string, number> {
+    const e: Array<[string, number]> = [];
+    for (let c = 0; c < this.names.length; c++) if (this.counts[c * 3 + col] > 0) e.push([this.names[c], this.counts[c * 3 + col]]);
+    return Object.fromEntries(e.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   finish(): ReplayResult {
     const m = this.m;
     for (let c = 0; c < this.held.length; c++) {
       const h = this.held[c];
-      if (h !== undefined) this.exec(h, c);
+      if (h !== undefined) this.exec(h, PAGE_ALLOC, c);
     }
     this.held.fill(undefined);
     this.nrHeld = 0;
@@ -396,9 +485,9 @@ export class Replayer {
     return {
       layer: this.opts.layer,
       records: this.records,
-      replayed: sortKeys(this.replayed),
-      countedOnly: sortKeys(this.countedOnly),
-      ignored: sortKeys(this.ignored),
+      replayed: this.countsOf(REPLAYED),
+      countedOnly: this.countsOf(COUNTED_ONLY),
+      ignored: this.countsOf(IGNORED),
       skipped: { ...this.sk },
       pages: this.p,
       slab: { ...sl },
@@ -437,9 +526,6 @@ function counters(m: Machine) {
   };
 }
 
-function sortKeys(o: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
 
 /**
  * The RAM a trace implies: the highest pfn (and its order) it touches, as bytes rounded up to a power of
