@@ -24,7 +24,7 @@
  *   read.1m.model           not a timing: one pass of each read with the TLB flushed first (cold) and one
  *                           right after (warm), giving the model clock advanced (TLB hits and page-table walk
  *                           levels, src/mm/tlb.ts) and the TLB walks per pass, and the vmalloc/direct ratios
- * Trace figures (bench/replay.ts): trace.parse (TraceParser.parseText) and trace.parse_replay.{pages,slab,all}
+ * Trace figures (bench/replay.ts): trace.parse (TraceParser.parseBytes) and trace.parse_replay.{pages,slab,all}
  * (parse and Replayer.step on a fresh machine of the size the trace implies) over 200,000 events of a real
  * capture when /tmp/mmlab-captures/ls/trace.txt.gz (or $MMLAB_BENCH_TRACE) exists, else of the model's own trace.
  * Ratios against the

@@ -2,10 +2,10 @@
  * Trace figures for `npm run bench`: parse-only and parse+replay throughput on a 200,000-event trace. The
  * input is built at run time, never committed: the first 200,000 lines of a real capture when one is found
  * ($MMLAB_BENCH_TRACE, else /tmp/mmlab-captures/ls/trace.txt.gz, as `mmlab capture` writes it), otherwise the
- * model's own trace of a page and kmalloc workload. The text is decoded beforehand and cut into 64 KiB pieces
- * that end after a newline, as textChunks gives them to `mmlab replay`, so the figures are the parser's and
- * the replay's, not gunzip's. A pass is timed whole (TraceParser.parseText with Replayer.step as its sink, on
- * a machine booted outside the timing); the figure is the median pass, in ns per event.
+ * model's own trace of a page and kmalloc workload. The bytes are inflated beforehand and cut into 64 KiB
+ * pieces that end after a newline, as byteChunks gives them to `mmlab replay`, so the figures are the
+ * parser's and the replay's, not gunzip's. A pass is timed whole (TraceParser.parseBytes with Replayer.step as
+ * its sink and records reused, as `mmlab replay` runs it, on a machine booted outside the timing); the figure is the median pass, in ns per event.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { GFP, Machine } from '../src/index.js';
@@ -94,15 +94,15 @@ function measurement(passNs: number[], events: number): Measurement {
 
 const hr = (): number => Number(process.hrtime.bigint());
 
-/** `lines` as one text in 64 KiB pieces cut after a newline. */
-function chunked(lines: string[]): string[] {
-  const text = lines.join('\n') + '\n';
-  const out: string[] = [];
-  for (let at = 0; at < text.length;) {
-    let end = Math.min(text.length, at + 65536);
-    const nl = text.lastIndexOf('\n', end - 1);
-    end = nl >= at ? nl + 1 : text.length;
-    out.push(text.slice(at, end));
+/** `lines` as UTF-8 bytes in 64 KiB pieces cut after a newline. */
+function chunked(lines: string[]): Buffer[] {
+  const bytes = Buffer.from(lines.join('\n') + '\n', 'utf8');
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length;) {
+    let end = Math.min(bytes.length, at + 65536);
+    const nl = bytes.lastIndexOf(10, end - 1);
+    end = nl >= at ? nl + 1 : bytes.length;
+    out.push(bytes.subarray(at, end));
     at = end;
   }
   return out;
@@ -118,7 +118,7 @@ export async function replayFigures(budgetMs: number, progress: (s: string) => v
   let pfnEnd = 0;
   const p0 = new TraceParser();
   for (const c of chunks) {
-    p0.parseText(c, (r) => {
+    p0.parseBytes(c, (r) => {
       if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) pfnEnd = Math.max(pfnEnd, r.pfn + (1 << (r.order ?? 0)));
     });
   }
@@ -132,7 +132,7 @@ export async function replayFigures(budgetMs: number, progress: (s: string) => v
       n++;
     };
     const t = hr();
-    for (const c of chunks) p.parseText(c, count);
+    for (const c of chunks) p.parseBytes(c, count, true);
     const dt = hr() - t;
     if (n === 0) throw new Error('bench trace.parse: no records');
     return dt;
@@ -145,7 +145,7 @@ export async function replayFigures(budgetMs: number, progress: (s: string) => v
       const rp = new Replayer(m, { layer });
       const step = (r: TraceRecord): void => rp.step(r);
       const t = hr();
-      for (const c of chunks) p.parseText(c, step);
+      for (const c of chunks) p.parseBytes(c, step, true);
       rp.finish();
       return hr() - t;
     }), lines.length);

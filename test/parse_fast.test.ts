@@ -2,14 +2,14 @@
  * The parser's fast paths (ftrace's fixed columns, the payload shapes of parse_shapes.ts, and parseText's
  * reading of lines in place) against its general reading: every line read by a parser that has seen nothing
  * before (so no shape exists yet) must give the record, counts and error that one parser reading the whole
- * text gives. Real captures, and real lines mutated in the ways that must turn a shape down.
+ * text gives, as text, as bytes, and as bytes into reused records. Real captures, and real lines mutated in the ways that must turn a shape down.
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TraceParser, type ParseOptions, type TraceRecord } from '../src/trace/parse.js';
+import { copyRecord, TraceParser, type ParseOptions, type TraceRecord } from '../src/trace/parse.js';
 
 const FIX = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
@@ -52,7 +52,7 @@ function general(lines: string[], opts: ParseOptions): Outcome {
  * One parser reading the lines as one text (parseText: in place where it can) or as UTF-8 bytes (parseBytes:
  * from the bytes where it can), resuming after an error.
  */
-function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'bytes' = 'text'): Outcome {
+function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'bytes' | 'reused' = 'text'): Outcome {
   const p = new TraceParser(opts);
   const recs: Outcome['recs'] = [];
   let rest = lines;
@@ -61,7 +61,8 @@ function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'byt
     try {
       const text = rest.join(eol) + eol;
       if (as === 'text') p.parseText(text, (r) => recs.push(r));
-      else p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(r));
+      else if (as === 'bytes') p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(r));
+      else p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(copyRecord(r)), true);
       rest = [];
     } catch (e) {
       recs.push((e as Error).message.replace(/:\d+: /, ':?: '));
@@ -127,6 +128,7 @@ describe('fast paths read as the general reading does', () => {
         expect(fast(lines, opts, '\r\n')).toEqual(g);
         expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
         expect(fast(lines, opts, '\r\n', 'bytes')).toEqual(g);
+        expect(fast(lines, opts, '\n', 'reused')).toEqual(g);
       }
     });
   }
@@ -139,6 +141,7 @@ describe('fast paths read as the general reading does', () => {
         const g = general(lines, opts);
         expect(fast(lines, opts), name).toEqual(g);
         expect(fast(lines, opts, '\n', 'bytes'), name).toEqual(g);
+        expect(fast(lines, opts, '\n', 'reused'), name).toEqual(g);
       }
     }
   });
@@ -155,6 +158,7 @@ describe('fast paths read as the general reading does', () => {
           const g = general(lines, opts);
           expect(fast(lines, opts)).toEqual(g);
           expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
+          expect(fast(lines, opts, '\n', 'reused')).toEqual(g);
         },
       ),
       { numRuns: runs },

@@ -21,6 +21,7 @@ import { ByteLines } from './parse_bytes.js';
 import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED, shapeEnd } from './parse_shapes.js';
 
 export type { TraceRecord } from './parse_fields.js';
+export { copyRecord } from './parse_fields.js';
 
 /** A malformed line of a known event: names the file, line and field. */
 export class TraceParseError extends Error {
@@ -239,11 +240,13 @@ export class TraceParser {
 
   /**
    * parseText for UTF-8 bytes: lines in ftrace's own layout that a learnt shape reads are read from the bytes
-   * (parse_bytes.ts); any other line is decoded and read by parseLine. `b` holds whole lines.
+   * (parse_bytes.ts); any other line is decoded and read by parseLine. `b` holds whole lines. `transient`:
+   * the sink keeps no record after it returns, so records may be reused (copyRecord keeps one).
    */
-  parseBytes(b: Buffer, sink: (r: TraceRecord) => void): void {
+  parseBytes(b: Buffer, sink: (r: TraceRecord) => void, transient = false): void {
     const n = b.length;
     const bl = (this.byteLines ??= new ByteLines(this.schemas, this.fo));
+    bl.transient = transient;
     let at = 0;
     while (at < n) {
       const r = bl.line(b, at, n);
@@ -274,16 +277,19 @@ export class TraceParser {
     }
   }
 
-  /** Every record of a stream to `sink`, without a promise per record (parse() makes one per record). */
-  async each(input: AsyncIterable<string | Buffer | Uint8Array>, sink: (r: TraceRecord) => void): Promise<void> {
-    for await (const bytes of byteChunks(input)) this.parseBytes(bytes, sink);
+  /**
+   * Every record of a stream to `sink`, without a promise per record (parse() makes one per record). With
+   * `transient`, the sink keeps no record after it returns (see parseBytes).
+   */
+  async each(input: AsyncIterable<string | Buffer | Uint8Array>, sink: (r: TraceRecord) => void, transient = false): Promise<void> {
+    for await (const bytes of byteChunks(input)) this.parseBytes(bytes, sink, transient);
   }
 }
 
 /** What parseTrace returns: the records, one at a time or (each) all to a callback, and the counts. */
 export interface ParsedTrace extends AsyncIterable<TraceRecord> {
   readonly stats: ParseStats;
-  each(sink: (r: TraceRecord) => void): Promise<void>;
+  each(sink: (r: TraceRecord) => void, transient?: boolean): Promise<void>;
 }
 
 /** The records of `input`, with the parser's counts as `.stats` (complete once the iteration ends). */
@@ -293,18 +299,19 @@ export function parseTrace(input: AsyncIterable<string | Buffer | Uint8Array>, o
     get stats() {
       return p.stats;
     },
-    each: (sink) => p.each(input, sink),
+    each: (sink, transient) => p.each(input, sink, transient),
     [Symbol.asyncIterator]: () => p.parse(input),
   };
 }
 
 /**
  * Calls `sink` with every record of `records`: a ParsedTrace's through its `each` (no promise per record),
- * an array's or iterator's synchronously, any other async iterable's one by one.
+ * an array's or iterator's synchronously, any other async iterable's one by one. The record given to `sink`
+ * is valid until it returns (a ParsedTrace reuses records): copyRecord() one to keep it.
  */
 export async function forEachRecord(records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>, sink: (r: TraceRecord) => void): Promise<void> {
   const x = records as Partial<ParsedTrace> & Partial<Iterable<TraceRecord>> & AsyncIterable<TraceRecord>;
-  if (typeof x.each === 'function') await x.each(sink);
+  if (typeof x.each === 'function') await x.each(sink, true);
   else if (typeof x[Symbol.iterator] === 'function') for (const r of x as Iterable<TraceRecord>) sink(r);
   else for await (const r of x) sink(r);
 }

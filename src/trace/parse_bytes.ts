@@ -11,7 +11,7 @@
  * would turn down) is answered with -1 and read as text by the caller.
  */
 import {
-  K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord,
+  K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import type { Shape } from './parse_shapes.js';
@@ -70,6 +70,24 @@ function isNullBytes(b: Uint8Array, s: number, e: number): boolean {
 interface Entry {
   text: string;
   bytes: Uint8Array;
+  /** The bytes as little-endian 32-bit words (the last partial word's bytes not included). */
+  words: Int32Array;
+}
+
+/** `bytes` as little-endian 32-bit words, the trailing 1-3 bytes left out. */
+function wordsOf(bytes: Uint8Array): Int32Array {
+  const w = new Int32Array(bytes.length >> 2);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < w.length; i++) w[i] = dv.getInt32(4 * i, true);
+  return w;
+}
+
+/** Whether b[s, s + bytes.length) equals `bytes` (`words` its words; `dv` a view of b): four bytes a step. */
+function same(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, bytes: Uint8Array, words: Int32Array): boolean {
+  const nw = words.length;
+  for (let i = 0; i < nw; i++) if (dv.getInt32(s + 4 * i, true) !== words[i]) return false;
+  for (let j = nw << 2; j < bytes.length; j++) if (bytes[j] !== b[s + j]) return false;
+  return true;
 }
 
 /** Strings by their bytes: one string per distinct byte sequence (ASCII only). */
@@ -83,19 +101,12 @@ class Interned {
    */
   private readonly recent: Array<Entry | undefined> = new Array<Entry | undefined>(RECENT).fill(undefined);
 
-  /** The string of b[s, e), or undefined if it holds a byte above 0x7f. */
-  get(b: Uint8Array, s: number, e: number): string | undefined {
+  /** The string of b[s, e) (`dv` a view of b), or undefined if it holds a byte above 0x7f. */
+  get(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): string | undefined {
     const len = e - s;
     const slot = (len * 961 + b[s] * 31 + b[e - 1] + b[s + (len >> 1)] * 7) & (RECENT - 1);
     const r = this.recent[slot];
-    if (r !== undefined) {
-      const x = r.bytes;
-      if (x.length === len) {
-        let j = 0;
-        while (j < len && x[j] === b[s + j]) j++;
-        if (j === len) return r.text;
-      }
-    }
+    if (r !== undefined && r.bytes.length === len && same(b, dv, s, r.bytes, r.words)) return r.text;
     const hit = this.lookup(b, s, e);
     if (hit !== undefined) this.recent[slot] = hit;
     return hit?.text;
@@ -124,7 +135,8 @@ class Interned {
       list = [];
       this.byHash.set(h, list);
     }
-    const entry = { text: latin1(b, s, e), bytes: b.slice(s, e) };
+    const bytes = b.slice(s, e);
+    const entry = { text: latin1(b, s, e), bytes, words: wordsOf(bytes) };
     if (list.length < 8 && this.size < MAX_INTERNED) {
       list.push(entry);
       this.size++;
@@ -136,9 +148,12 @@ class Interned {
 /** A shape's layout in bytes. */
 interface ByteShape {
   keys: Uint8Array[];
+  keyWords: Int32Array[];
   kinds: Int8Array;
   /** Stores a line's converted values (the generated store of parse_shapes.ts). */
   put: Shape['put'];
+  /** The record lines of this shape reuse when the caller keeps none (see ByteLines.transient). */
+  rec: TraceRecord | undefined;
 }
 
 function isHex(c: number): boolean {
@@ -153,6 +168,14 @@ export class ByteLines {
   private readonly v: unknown[] = [];
   /** A pointer entry's ptrKey, read with its text. */
   private readonly pk: number[] = [];
+  /**
+   * The caller keeps no record past its sink's return: records are then reused, one per shape (no allocation
+   * per line, and no garbage).
+   */
+  transient = false;
+  /** A view of the bytes being read, for reading four at a time. */
+  private dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private dvOf: Uint8Array | undefined;
   /** Where the last line read ends (its '\n', or the end), and its event's schema. */
   end = 0;
   schema: EventSchema | undefined;
@@ -164,6 +187,11 @@ export class ByteLines {
    * is not one this path reads (nothing is then counted or learnt: the caller reads it as text).
    */
   line(b: Uint8Array, at: number, n: number): TraceRecord | null {
+    if (this.dvOf !== b) {
+      this.dv = new DataView(b.buffer, b.byteOffset, b.length);
+      this.dvOf = b;
+    }
+    const dv = this.dv;
     if (at + 40 > n || b[at + 25] !== 91 || b[at + 29] !== 93 || b[at + 16] !== 45 || b[at + 24] !== SP) return null;
     // Task: comm right-aligned in 16 columns, '-', the pid left-aligned in 7, then "[ddd]".
     let i = at;
@@ -190,7 +218,7 @@ export class ByteLines {
     if (q === p) return null;
     if (b[q - 1] !== COLON) {
       if (b[q] !== SP) return null;
-      flags = this.strings.get(b, p, q);
+      flags = this.strings.get(b, dv, p, q);
       if (flags === undefined) return null;
       p = q;
       while (p < n && b[p] === SP) p++;
@@ -214,11 +242,11 @@ export class ByteLines {
     if (!((c | 32) >= 97 && (c | 32) <= 122) && c !== 95) return null;
     while (p < n && ((c = b[p]) === 95 || ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57))) p++;
     if (b[p] !== COLON || (p + 1 < n && b[p + 1] !== SP && b[p + 1] !== NL)) return null;
-    const event = this.strings.get(b, ev0, p);
+    const event = this.strings.get(b, dv, ev0, p);
     const schema = event === undefined ? undefined : this.schemas.get(event);
     if (schema === undefined || schema.shapes.length === 0) return null;
     const ts = secs * 1e9 + frac * SCALE[digits];
-    return this.payload(b, p + 1, n, schema, this.strings.get(b, i, cEnd), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
+    return this.payload(b, p + 1, n, schema, this.strings.get(b, dv, i, cEnd), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
   }
 
   /** The payload from `p` by the first of the event's shapes that reads it whole. */
@@ -233,14 +261,18 @@ export class ByteLines {
       if (bs === undefined) {
         bs = {
           keys: sh.entries.map((x) => Uint8Array.from(x.keyEq, (ch) => ch.charCodeAt(0))),
+          keyWords: sh.entries.map((x) => wordsOf(Uint8Array.from(x.keyEq, (ch) => ch.charCodeAt(0)))),
           kinds: Int8Array.from(sh.entries, (x) => x.kind),
           put: sh.put,
+          rec: undefined,
         };
         this.byShape.set(sh, bs);
       }
       const end = this.fields(b, p, n, bs);
       if (end < 0) continue;
-      const rec = makeRecord(schema.event, comm, pid, undefined, cpu, ts, flags);
+      const rec = !this.transient ? makeRecord(schema.event, comm, pid, undefined, cpu, ts, flags)
+        : bs.rec === undefined ? (bs.rec = makeRecord(schema.event, comm, pid, undefined, cpu, ts, flags))
+          : renewRecord(bs.rec, schema.event, comm, pid, undefined, cpu, ts, flags);
       if (!bs.put(rec as unknown as Record<string, unknown>, this.v, this.pk, this.o)) return null;
       if (k > 0) {
         shapes[k] = shapes[0];
@@ -257,6 +289,7 @@ export class ByteLines {
   private fields(b: Uint8Array, p: number, n: number, bs: ByteShape): number {
     const keys = bs.keys;
     const v = this.v;
+    const dv = this.dv;
     let c = 0;
     while (p < n && ((c = b[p]) === SP || c === COMMA || c === TAB)) p++;
     for (let k = 0; k < keys.length; k++) {
@@ -268,8 +301,7 @@ export class ByteLines {
         while (p < n && ((c = b[p]) === SP || c === COMMA || c === TAB)) p++;
       }
       const key = keys[k];
-      if (p + key.length > n) return -1;
-      for (let j = 0; j < key.length; j++) if (b[p + j] !== key[j]) return -1;
+      if (p + key.length > n || !same(b, dv, p, key, bs.keyWords[k])) return -1;
       p += key.length;
       const s = p;
       switch (bs.kinds[k]) {
@@ -336,7 +368,7 @@ export class ByteLines {
           // [^ ,\r\n]+: text, converted by the store (gfp, page) or kept (call site, name)
           while (p < n && (c = b[p]) !== SP && c !== COMMA && c !== NL && c !== CR) p++;
           if (p === s) return -1;
-          const t = this.strings.get(b, s, p);
+          const t = this.strings.get(b, dv, s, p);
           if (t === undefined) return -1;
           v[k] = t;
           break;

@@ -209,24 +209,40 @@ export type MakeRecord = (
  * read), so that all records share one hidden class. A record grown property by property, or one class per
  * event, would make every property access on records, here and in the replay, polymorphic and slow.
  */
-export const makeRecord: MakeRecord = recordMaker();
+export const makeRecord: MakeRecord = recordCode(false) as MakeRecord;
 
-function recordMaker(): MakeRecord {
+/**
+ * Sets a record made by makeRecord anew, as makeRecord would have made it, except for the fields (set again
+ * by the caller): the parser's byte path reuses one record per layout for callers that keep none.
+ */
+export const renewRecord = recordCode(true) as (rec: TraceRecord, ...envelope: Parameters<MakeRecord>) => TraceRecord;
+
+/** A copy of a record, of the same hidden class (for a caller that must keep a renewed record). */
+export function copyRecord(r: TraceRecord): TraceRecord {
+  return Object.assign(makeRecord(r.event, r.comm, r.pid, r.tgid, r.cpu, r.ts, r.irqFlags), r);
+}
+
+/** makeRecord's code, or (renew) the same values stored into an existing record, fields left alone but `failed`. */
+function recordCode(renew: boolean): unknown {
   const props = new Set<string>();
   for (const d of FIELDS.values()) if (d.prop) props.add(d.prop);
   props.add('failed');
   props.add('ptrKey');
   const body = [...props].map((p) => `${p}: undefined`).join(', ');
   // trace_print_lat_fmt: irqs-off d/D (X: not supported), need-resched, then h/s/H (hard in soft), z/Z NMI.
+  const envelope: Array<[string, string]> = [
+    ['event', 'event'], ['comm', 'comm'], ['pid', 'pid'], ['tgid', 'tgid'], ['cpu', 'cpu'], ['ts', 'ts'], ['irqFlags', 'f'],
+    ['irqsOff', 'f === undefined ? undefined : c0 === 100 || c0 === 68'],
+    ['inIrq', 'f === undefined ? undefined : c2 === 104 || c2 === 72 || c2 === 90'],
+    ['inSoftirq', 'f === undefined ? undefined : c2 === 115 || c2 === 72'],
+    ['inNmi', 'f === undefined ? undefined : c2 === 122 || c2 === 90'],
+  ];
+  const head = 'const c0 = f === undefined ? 0 : f.charCodeAt(0), c2 = f === undefined ? 0 : f.charCodeAt(2);';
+  const code = renew
+    ? `${head}\n${envelope.map(([k, v]) => `r.${k} = ${v};`).join('\n')}\nr.failed = undefined;\nreturn r;`
+    : `${head}\nreturn { ${envelope.map(([k, v]) => `${k}: ${v}`).join(', ')}, ${body}, extra: undefined };`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('event', 'comm', 'pid', 'tgid', 'cpu', 'ts', 'f', `
-    const c0 = f === undefined ? 0 : f.charCodeAt(0), c2 = f === undefined ? 0 : f.charCodeAt(2);
-    return { event, comm, pid, tgid, cpu, ts, irqFlags: f,
-      irqsOff: f === undefined ? undefined : c0 === 100 || c0 === 68,
-      inIrq: f === undefined ? undefined : c2 === 104 || c2 === 72 || c2 === 90,
-      inSoftirq: f === undefined ? undefined : c2 === 115 || c2 === 72,
-      inNmi: f === undefined ? undefined : c2 === 122 || c2 === 90,
-      ${body}, extra: undefined };`) as MakeRecord;
+  return renew ? new Function('r', 'event', 'comm', 'pid', 'tgid', 'cpu', 'ts', 'f', code) : new Function('event', 'comm', 'pid', 'tgid', 'cpu', 'ts', 'f', code);
 }
 
 /** A field that did not parse: the caller turns it into a TraceParseError with the file and line. */

@@ -39,7 +39,7 @@ import type { Task } from '../mm/sched.js';
 import { fragmentationIndex, unusableFreeIndex } from '../mm/vmstat.js';
 import { KMALLOC_MAX_CACHE_SIZE } from '../mm/slab_common.js';
 import type { Timeline, TimelineSample } from '../report/timeline.js';
-import type { TraceRecord } from './parse_fields.js';
+import { copyRecord, type TraceRecord } from './parse_fields.js';
 import { forEachRecord } from './parse.js';
 import { SlabReplay, type SlabReplayCounts } from './replay_slab.js';
 
@@ -295,7 +295,7 @@ export class Replayer {
     if (code === PAGE_ALLOC && rec.failed !== true && (rec.order ?? 0) > 0) {
       const gfp = rec.gfp ?? 0;
       if ((gfp & GFP.COMP) !== 0 && (gfp & GFP.MOVABLE) === 0 && !isSlabPage(gfp, rec.order ?? 0)) {
-        this.held[cpu] = rec;
+        this.held[cpu] = copyRecord(rec); // the parser may reuse `rec` for its next line
         this.nrHeld++;
         return;
       }
