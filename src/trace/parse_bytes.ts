@@ -101,7 +101,10 @@ class Interned {
    */
   private readonly recent: Array<Entry | undefined> = new Array<Entry | undefined>(RECENT).fill(undefined);
 
-  /** The string of b[s, e) (`dv` a view of b), or undefined if it holds a byte above 0x7f. */
+  /**
+   * The string of b[s, e) (`dv` a view of b), or undefined if it holds a byte above 0x7f or a newline (so
+   * that a comm read at fixed columns cannot run into the next line).
+   */
   get(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): string | undefined {
     const len = e - s;
     const slot = (len * 961 + b[s] * 31 + b[e - 1] + b[s + (len >> 1)] * 7) & (RECENT - 1);
@@ -121,6 +124,7 @@ class Interned {
       h = (Math.imul(h, 31) + c) | 0;
     }
     if (high > 0x7f) return undefined;
+    for (let i = s; i < e; i++) if (b[i] === NL) return undefined;
     h &= 0x3fffffff; // a small integer: Map keys that need no boxing
     let list = this.byHash.get(h);
     if (list !== undefined) {
@@ -196,9 +200,9 @@ export class ByteLines {
     // Task: comm right-aligned in 16 columns, '-', the pid left-aligned in 7, then "[ddd]".
     let i = at;
     const cEnd = at + 16;
+    while (i + 4 <= cEnd && dv.getInt32(i, true) === 0x20202020) i += 4; // four spaces at a time
     while (i < cEnd && b[i] === SP) i++;
     if (i === cEnd || b[i] === 35) return null;
-    for (let j = i + 1; j < cEnd; j++) if (b[j] === NL) return null;
     let e = cEnd + 1;
     let pid = 0;
     for (let c = b[e]; c >= 48 && c <= 57; c = b[++e]) pid = pid * 10 + c - 48;
@@ -352,15 +356,23 @@ export class ByteLines {
           // A pointer: its number (pk) and its text of its own (pointers do not repeat: not interned); a
           // page's only whether it is NULL.
           let high = 0;
+          // The usual pointer, 16 hex digits, gets its number in the same pass (as ptrKeyOf reads it).
+          let hi = 0;
+          let lo = 0;
+          let hex = true;
           while (p < n && (c = b[p]) !== SP && c !== COMMA && c !== NL && c !== CR) {
             high |= c;
+            const d = hexDigit(c);
+            if (d < 0) hex = false;
+            else if (p - s < 4) hi = hi * 16 + d;
+            else lo = lo * 16 + d;
             p++;
           }
           if (p === s || high > 0x7f) return -1;
           if (bs.kinds[k] === K_PAGE) v[k] = isNullBytes(b, s, p);
           else {
             v[k] = latin1(b, s, p);
-            this.pk[k] = ptrKeyBytes(b, s, p);
+            this.pk[k] = p - s === 16 && hex ? (hi < 16 ? hi * 2 ** 48 + lo : hi === 0xffff ? 2 ** 52 + lo : -1) : ptrKeyBytes(b, s, p);
           }
           break;
         }
