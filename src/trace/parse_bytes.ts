@@ -72,6 +72,8 @@ interface Entry {
   bytes: Uint8Array;
   /** The bytes as little-endian 32-bit words (the last partial word's bytes not included). */
   words: Int32Array;
+  /** For an event name: its schema (null: none), once looked up. */
+  schema: EventSchema | null | undefined;
 }
 
 /** `bytes` as little-endian 32-bit words, the trailing 1-3 bytes left out. */
@@ -106,13 +108,18 @@ class Interned {
    * that a comm read at fixed columns cannot run into the next line).
    */
   get(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): string | undefined {
+    return this.entry(b, dv, s, e)?.text;
+  }
+
+  /** get()'s entry, which callers may annotate. */
+  entry(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): Entry | undefined {
     const len = e - s;
     const slot = (len * 961 + b[s] * 31 + b[e - 1] + b[s + (len >> 1)] * 7) & (RECENT - 1);
     const r = this.recent[slot];
-    if (r !== undefined && r.bytes.length === len && same(b, dv, s, r.bytes, r.words)) return r.text;
+    if (r !== undefined && r.bytes.length === len && same(b, dv, s, r.bytes, r.words)) return r;
     const hit = this.lookup(b, s, e);
     if (hit !== undefined) this.recent[slot] = hit;
-    return hit?.text;
+    return hit;
   }
 
   private lookup(b: Uint8Array, s: number, e: number): Entry | undefined {
@@ -140,7 +147,7 @@ class Interned {
       this.byHash.set(h, list);
     }
     const bytes = b.slice(s, e);
-    const entry = { text: latin1(b, s, e), bytes, words: wordsOf(bytes) };
+    const entry: Entry = { text: latin1(b, s, e), bytes, words: wordsOf(bytes), schema: undefined };
     if (list.length < 8 && this.size < MAX_INTERNED) {
       list.push(entry);
       this.size++;
@@ -167,7 +174,6 @@ function isHex(c: number): boolean {
 /** Reads lines of one trace's bytes: the state a TraceParser keeps for its byte path. */
 export class ByteLines {
   private readonly strings = new Interned();
-  private readonly byShape = new WeakMap<Shape, ByteShape>();
   /** Values of the line being read, by shape entry (numbers, strings, booleans). */
   private readonly v: unknown[] = [];
   /** A pointer entry's ptrKey, read with its text. */
@@ -246,9 +252,11 @@ export class ByteLines {
     if (!((c | 32) >= 97 && (c | 32) <= 122) && c !== 95) return null;
     while (p < n && ((c = b[p]) === 95 || ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57))) p++;
     if (b[p] !== COLON || (p + 1 < n && b[p + 1] !== SP && b[p + 1] !== NL)) return null;
-    const event = this.strings.get(b, dv, ev0, p);
-    const schema = event === undefined ? undefined : this.schemas.get(event);
-    if (schema === undefined || schema.shapes.length === 0) return null;
+    const ev = this.strings.entry(b, dv, ev0, p);
+    if (ev === undefined) return null;
+    if (ev.schema === undefined) ev.schema = this.schemas.get(ev.text) ?? null;
+    const schema = ev.schema;
+    if (schema === null || schema.shapes.length === 0) return null;
     const ts = secs * 1e9 + frac * SCALE[digits];
     return this.payload(b, p + 1, n, schema, this.strings.get(b, dv, i, cEnd), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
   }
@@ -261,7 +269,8 @@ export class ByteLines {
     const shapes = schema.shapes;
     for (let k = 0; k < shapes.length; k++) {
       const sh = shapes[k];
-      let bs = this.byShape.get(sh);
+      // A shape belongs to one parser, as this reader does: its byte layout is kept on it.
+      let bs = sh.bytes as ByteShape | undefined;
       if (bs === undefined) {
         bs = {
           keys: sh.entries.map((x) => Uint8Array.from(x.keyEq, (ch) => ch.charCodeAt(0))),
@@ -270,7 +279,7 @@ export class ByteLines {
           put: sh.put,
           rec: undefined,
         };
-        this.byShape.set(sh, bs);
+        sh.bytes = bs;
       }
       const end = this.fields(b, p, n, bs);
       if (end < 0) continue;

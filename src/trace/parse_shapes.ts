@@ -20,6 +20,8 @@ export interface Shape {
   entries: readonly OrderEntry[];
   /** Stores the match's fields into the record; false if a value did not convert (scanFields reads the line). */
   fill: (rec: Record<string, unknown>, m: RegExpExecArray, o: FieldOptions) => boolean;
+  /** parse_bytes.ts' layout of this shape in bytes, made on first use. */
+  bytes: unknown;
   /**
    * The same for values already read from bytes (parse_bytes.ts): numbers and booleans converted, texts as
    * the regular expression would have captured them, by entry.
@@ -90,7 +92,7 @@ export function learnShape(schema: EventSchema, s: string, i: number): void {
   const re = new RegExp(src, 'my'); // 'm': '$' is a line's end also within a text of many lines
   re.lastIndex = i;
   if (!re.test(s)) return; // the line had more than fields (a format's literal words): no shape reads it
-  const sh: Shape = { re, entries: entries.slice(), fill: storeFor(entries, schema.event, true), put: storeFor(entries, schema.event, false) };
+  const sh: Shape = { re, entries: entries.slice(), fill: storeFor(entries, schema.event, true), put: storeFor(entries, schema.event, false), bytes: undefined };
   if (schema.shapes.length < MAX_SHAPES) schema.shapes.unshift(sh);
   else schema.shapes[MAX_SHAPES - 1] = sh;
 }
