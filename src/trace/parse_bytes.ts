@@ -165,6 +165,8 @@ interface ByteShape {
   put: Shape['put'];
   /** The record lines of this shape reuse when the caller keeps none (see ByteLines.transient). */
   rec: TraceRecord | undefined;
+  /** Per entry, the text the last line had there (call sites, masks and names repeat from line to line). */
+  last: Array<Entry | undefined>;
 }
 
 function isHex(c: number): boolean {
@@ -278,6 +280,7 @@ export class ByteLines {
           kinds: Int8Array.from(sh.entries, (x) => x.kind),
           put: sh.put,
           rec: undefined,
+          last: sh.entries.map(() => undefined),
         };
         sh.bytes = bs;
       }
@@ -386,12 +389,23 @@ export class ByteLines {
           break;
         }
         default: {
-          // [^ ,\r\n]+: text, converted by the store (gfp, page) or kept (call site, name)
+          // [^ ,\r\n]+: text, converted by the store (gfp, page) or kept (call site, name). The last line's
+          // text here is tried first: if the bytes are it and end there, no scan and no lookup.
+          const le = bs.last[k];
+          if (le !== undefined) {
+            const e = p + le.bytes.length;
+            if (e <= n && same(b, dv, p, le.bytes, le.words) && (e === n || (c = b[e]) === SP || c === COMMA || c === NL || c === CR)) {
+              v[k] = le.text;
+              p = e;
+              break;
+            }
+          }
           while (p < n && (c = b[p]) !== SP && c !== COMMA && c !== NL && c !== CR) p++;
           if (p === s) return -1;
-          const t = this.strings.get(b, dv, s, p);
+          const t = this.strings.entry(b, dv, s, p);
           if (t === undefined) return -1;
-          v[k] = t;
+          bs.last[k] = t;
+          v[k] = t.text;
           break;
         }
       }
