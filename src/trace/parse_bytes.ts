@@ -188,6 +188,11 @@ export class ByteLines {
   /** A view of the bytes being read, for reading four at a time. */
   private dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   private dvOf: Uint8Array | undefined;
+  /** Event names seen lately (a trace's lines mostly cycle through a few), and the next slot to replace. */
+  private readonly events: Entry[] = [];
+  private nextEvent = 0;
+  /** The last comm and flags read (see lastOr). */
+  private readonly last: Array<Entry | undefined> = [undefined, undefined];
   /** Where the last line read ends (its '\n', or the end), and its event's schema. */
   end = 0;
   schema: EventSchema | undefined;
@@ -230,7 +235,7 @@ export class ByteLines {
     if (q === p) return null;
     if (b[q - 1] !== COLON) {
       if (b[q] !== SP) return null;
-      flags = this.strings.get(b, dv, p, q);
+      flags = this.lastOr(b, dv, p, q, 1);
       if (flags === undefined) return null;
       p = q;
       while (p < n && b[p] === SP) p++;
@@ -250,17 +255,43 @@ export class ByteLines {
     p = q;
     while (p < n && b[p] === SP) p++;
     const ev0 = p;
-    let c = b[p];
-    if (!((c | 32) >= 97 && (c | 32) <= 122) && c !== 95) return null;
-    while (p < n && ((c = b[p]) === 95 || ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57))) p++;
-    if (b[p] !== COLON || (p + 1 < n && b[p + 1] !== SP && b[p + 1] !== NL)) return null;
-    const ev = this.strings.entry(b, dv, ev0, p);
-    if (ev === undefined) return null;
+    // The event name: one of the last few seen, if the bytes here are it (no scan), else scanned.
+    let ev: Entry | undefined;
+    const recent = this.events;
+    for (let k = 0; k < recent.length; k++) {
+      const x = recent[k];
+      const e = ev0 + x.bytes.length;
+      if (e < n && b[e] === COLON && same(b, dv, ev0, x.bytes, x.words)) {
+        ev = x;
+        p = e;
+        break;
+      }
+    }
+    if (ev === undefined) {
+      let c = b[p];
+      if (!((c | 32) >= 97 && (c | 32) <= 122) && c !== 95) return null;
+      while (p < n && ((c = b[p]) === 95 || ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57))) p++;
+      if (b[p] !== COLON) return null;
+      ev = this.strings.entry(b, dv, ev0, p);
+      if (ev === undefined) return null;
+      if (recent.length < 4) recent.push(ev);
+      else recent[(this.nextEvent = (this.nextEvent + 1) & 3)] = ev;
+    }
+    if (p + 1 < n && b[p + 1] !== SP && b[p + 1] !== NL) return null;
     if (ev.schema === undefined) ev.schema = this.schemas.get(ev.text) ?? null;
     const schema = ev.schema;
     if (schema === null || schema.shapes.length === 0) return null;
     const ts = secs * 1e9 + frac * SCALE[digits];
-    return this.payload(b, p + 1, n, schema, this.strings.get(b, dv, i, cEnd), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
+    return this.payload(b, p + 1, n, schema, this.lastOr(b, dv, i, cEnd, 0), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
+  }
+
+  /** The string of b[s, e), tried first as the last one of its kind (`which`: 0 comm, 1 flags): lines run in streaks. */
+  private lastOr(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number, which: number): string | undefined {
+    const le = this.last[which];
+    if (le !== undefined && le.bytes.length === e - s && same(b, dv, s, le.bytes, le.words)) return le.text;
+    const x = this.strings.entry(b, dv, s, e);
+    if (x !== undefined) this.last[which] = x;
+    return x?.text;
   }
 
   /** The payload from `p` by the first of the event's shapes that reads it whole. */
