@@ -4,9 +4,17 @@
  * (`comm pid[/tid] [CPU] secs: kmem:event: ...`), `trace-cmd report` (and its `cpus=N` / `version =` header),
  * and payloads without the envelope (`mm_page_alloc: pfn=... gfp_flags=0xcc0`). The envelope is
  * kernel/trace/trace_output.c's (trace_print_context, trace_print_lat_fmt); the payloads are parse_fields.ts'.
- * Lines are read one at a time from a stream (plain or gzip), so memory stays constant however long the trace.
- * Departures: a trace's `%p` values are hashed, so `ptr` stays text; `page=` is only read for NULL (perf
- * prints it as the pfn).
+ * A stream (plain or gzip) is read a chunk at a time, so memory stays constant however long the trace.
+ *
+ * Three readings give the same records, counts and errors (test/parse_fast.test.ts holds them to it):
+ *   - parseLine: the general reading of one line (any layout above; every error named by file, line, field);
+ *   - parseText: lines in ftrace's own columns read in place in a text, their payloads by the event's shapes
+ *     (parse_shapes.ts: one regular expression per layout the event's lines printed, learnt by parseLine);
+ *   - parseBytes (streams, `each`): the same lines read from the bytes without decoding (parse_bytes.ts),
+ *     records reused for callers that keep none (forEachRecord).
+ * Any line a faster reading does not take is handed to the one before it.
+ * Departures: a trace's `%p` values are hashed, so `ptr` stays text (with `ptrKey`, its number); `page=` is
+ * only read for NULL (perf prints it as the pfn).
  */
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,11 +4,12 @@
  * [%03d] "), the flags, the timestamp and the event name are read byte by byte; the payload is read by the
  * event's shapes (parse_shapes.ts: the layouts its lines printed, learnt by the general reading), and each value
  * is converted as it is scanned. Strings that repeat (comm, call site, cache name, gfp text, flags, event name)
- * come from an intern table keyed by their bytes, so a line allocates its record and little else.
+ * come from an intern table keyed by their bytes, tried first as the last line's, so a line allocates little
+ * beyond its pointer's text (and, for callers that keep none, no record: see ByteLines.transient).
  *
- * It accepts exactly what the text path (parseText: ftraceTask, USUAL_REST and a shape's regular expression)
- * accepts, to the same values; any other line (another layout, a byte above 0x7f, a '\r', anything a shape
- * would turn down) is answered with -1 and read as text by the caller.
+ * Every line it reads, the text path (parseText: ftraceTask, USUAL_REST and a shape's regular expression) reads
+ * to the same values; any other line (another layout, a byte above 0x7f, a '\r', anything a shape would turn
+ * down) is answered with null and read as text by the caller.
  */
 import {
   K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,
@@ -104,14 +105,9 @@ class Interned {
   private readonly recent: Array<Entry | undefined> = new Array<Entry | undefined>(RECENT).fill(undefined);
 
   /**
-   * The string of b[s, e) (`dv` a view of b), or undefined if it holds a byte above 0x7f or a newline (so
-   * that a comm read at fixed columns cannot run into the next line).
+   * The entry of b[s, e) (`dv` a view of b), or undefined if it holds a byte above 0x7f or a newline (so that
+   * a comm read at fixed columns cannot run into the next line). Callers may annotate it.
    */
-  get(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): string | undefined {
-    return this.entry(b, dv, s, e)?.text;
-  }
-
-  /** get()'s entry, which callers may annotate. */
   entry(b: Uint8Array, dv: DataView<ArrayBufferLike>, s: number, e: number): Entry | undefined {
     const len = e - s;
     const slot = (len * 961 + b[s] * 31 + b[e - 1] + b[s + (len >> 1)] * 7) & (RECENT - 1);
