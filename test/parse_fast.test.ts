@@ -1,8 +1,8 @@
 /**
- * The parser's fast paths (ftrace's fixed columns, the payload shapes of parse_shapes.ts, and parseText's
- * reading of lines in place) against its general reading: every line read by a parser that has seen nothing
+ * The parser's fast paths (ftrace's fixed columns, the payload shapes of parse_shapes.ts, and parseBytes'
+ * reading of lines from the bytes) against its general reading: every line read by a parser that has seen nothing
  * before (so no shape exists yet) must give the record, counts and error that one parser reading the whole
- * text gives, as text, as bytes, and as bytes into reused records. Real captures, and real lines mutated in the ways that must turn a shape down.
+ * text gives, as bytes and as bytes into reused records. Real captures, and real lines mutated in the ways that must turn a shape down.
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -49,10 +49,10 @@ function general(lines: string[], opts: ParseOptions): Outcome {
 }
 
 /**
- * One parser reading the lines as one text (parseText: in place where it can) or as UTF-8 bytes (parseBytes:
- * from the bytes where it can), resuming after an error.
+ * One parser reading the lines as one text (parseText: its UTF-8 read from the bytes where it can), or as bytes
+ * into reused records, resuming after an error.
  */
-function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'bytes' | 'reused' = 'text'): Outcome {
+function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'reused' = 'text'): Outcome {
   const p = new TraceParser(opts);
   const recs: Outcome['recs'] = [];
   let rest = lines;
@@ -61,7 +61,6 @@ function fast(lines: string[], opts: ParseOptions, eol = '\n', as: 'text' | 'byt
     try {
       const text = rest.join(eol) + eol;
       if (as === 'text') p.parseText(text, (r) => recs.push(r));
-      else if (as === 'bytes') p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(r));
       else p.parseBytes(Buffer.from(text, 'utf8'), (r) => recs.push(copyRecord(r)), true);
       rest = [];
     } catch (e) {
@@ -126,8 +125,6 @@ describe('fast paths read as the general reading does', () => {
         const g = general(lines, opts);
         expect(fast(lines, opts)).toEqual(g);
         expect(fast(lines, opts, '\r\n')).toEqual(g);
-        expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
-        expect(fast(lines, opts, '\r\n', 'bytes')).toEqual(g);
         expect(fast(lines, opts, '\n', 'reused')).toEqual(g);
       }
     });
@@ -140,7 +137,6 @@ describe('fast paths read as the general reading does', () => {
       for (const opts of OPTS) {
         const g = general(lines, opts);
         expect(fast(lines, opts), name).toEqual(g);
-        expect(fast(lines, opts, '\n', 'bytes'), name).toEqual(g);
         expect(fast(lines, opts, '\n', 'reused'), name).toEqual(g);
       }
     }
@@ -157,7 +153,6 @@ describe('fast paths read as the general reading does', () => {
           const lines = picks.map(([i, mu]) => (mu === undefined ? base[i] : MUTATIONS[mu][1](base[i])));
           const g = general(lines, opts);
           expect(fast(lines, opts)).toEqual(g);
-          expect(fast(lines, opts, '\n', 'bytes')).toEqual(g);
           expect(fast(lines, opts, '\n', 'reused')).toEqual(g);
         },
       ),

@@ -6,13 +6,13 @@
  * kernel/trace/trace_output.c's (trace_print_context, trace_print_lat_fmt); the payloads are parse_fields.ts'.
  * A stream (plain or gzip) is read a chunk at a time, so memory stays constant however long the trace.
  *
- * Three readings give the same records, counts and errors (test/parse_fast.test.ts holds them to it):
- *   - parseLine: the general reading of one line (any layout above; every error named by file, line, field);
- *   - parseText: lines in ftrace's own columns read in place in a text, their payloads by the event's shapes
- *     (parse_shapes.ts: one regular expression per layout the event's lines printed, learnt by parseLine);
- *   - parseBytes (streams, `each`): the same lines read from the bytes without decoding (parse_bytes.ts),
- *     records reused for callers that keep none (forEachRecord).
- * Any line a faster reading does not take is handed to the one before it.
+ * Two readings give the same records, counts and errors (test/parse_fast.test.ts holds them to it):
+ *   - parseLine: the general reading of one line (any layout above; every error named by file, line, field),
+ *     its payload first tried by the event's shapes (parse_shapes.ts: one regular expression per layout the
+ *     event's lines printed), then field by field (parse_fields.ts);
+ *   - parseBytes (parseText, streams, `each`): lines in ftrace's own columns read from the bytes without
+ *     decoding (parse_bytes.ts), records reused for callers that keep none (forEachRecord); any other line is
+ *     decoded and given to parseLine.
  * Departures: a trace's `%p` values are hashed, so `ptr` stays text (with `ptrKey`, its number); `page=` is
  * only read for NULL (perf prints it as the pfn).
  */
@@ -26,7 +26,7 @@ import {
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import { ByteLines } from './parse_bytes.js';
-import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED, shapeEnd } from './parse_shapes.js';
+import { learnShape, NO_SHAPE, readShaped, SHAPE_SPOILT, SHAPED } from './parse_shapes.js';
 
 export type { TraceRecord } from './parse_fields.js';
 export { copyRecord } from './parse_fields.js';
@@ -180,11 +180,8 @@ export class TraceParser {
     }
     // The schema's name, not the line's copy: a constant, which later comparisons match by identity.
     let rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
-    let shaped = schema.shapes.length === 0 ? NO_SHAPE : readShaped(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
-    if (shaped === SHAPED) {
-      if (shapeEnd === line.length) return this.counted1(schema, rec);
-      shaped = SHAPE_SPOILT; // a shape's '$' also matches before a '\r' within the line
-    }
+    const shaped = schema.shapes.length === 0 ? NO_SHAPE : readShaped(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
+    if (shaped === SHAPED) return this.counted1(schema, rec);
     if (shaped === SHAPE_SPOILT) rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     try {
       scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
@@ -206,50 +203,16 @@ export class TraceParser {
     return rec;
   }
 
-  /**
-   * The records of the lines of `text`, in order, to `sink`. `text` holds whole lines (a stream's chunk cut
-   * after a newline, or a whole file). A line in ftrace's own layout whose payload a learnt shape reads is
-   * read where it is; any other is cut out and read by parseLine. Same records, counts and errors as
-   * parseLine on each line.
-   */
+  /** The records of the lines of `text`, in order, to `sink` (parseBytes of its UTF-8). */
   parseText(text: string, sink: (r: TraceRecord) => void): void {
-    const n = text.length;
-    let at = 0;
-    while (at < n) {
-      const next = ftraceColumns(text, at) ? this.inPlace(text, at, sink) : -1;
-      if (next >= 0) {
-        at = next;
-        continue;
-      }
-      let nl = text.indexOf('\n', at);
-      if (nl < 0) nl = n;
-      const r = this.parseLine(text.slice(at, nl > at && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
-      if (r !== null) sink(r);
-      at = nl + 1;
-    }
-  }
-
-  /** parseText's reading of the line at `at` where it is: where the next line starts, or -1 (nothing done). */
-  private inPlace(s: string, at: number, sink: (r: TraceRecord) => void): number {
-    const cb = ftraceTask(s, at);
-    if (cb < 0 || !usualRest(s, cb)) return -1;
-    const schema = this.schemas.get(eEvent);
-    if (schema === undefined || schema.shapes.length === 0) return -1;
-    const rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
-    if (readShaped(rec as unknown as Record<string, unknown>, s, fieldStart, schema, this.fo) !== SHAPED) return -1;
-    // The line ends where the shape did: at a '\n', a "\r\n", or the text's end (a lone '\r' is no end).
-    let e = shapeEnd;
-    if (s.charCodeAt(e) === 13) e++;
-    if (e < s.length && s.charCodeAt(e) !== 10) return -1;
-    this.st.lines++;
-    sink(this.counted1(schema, rec));
-    return e + 1;
+    this.parseBytes(Buffer.from(text, 'utf8'), sink);
   }
 
   /**
-   * parseText for UTF-8 bytes: lines in ftrace's own layout that a learnt shape reads are read from the bytes
-   * (parse_bytes.ts); any other line is decoded and read by parseLine. `b` holds whole lines. `transient`:
-   * the sink keeps no record after it returns, so records may be reused (copyRecord keeps one).
+   * The records of the lines of UTF-8 `b` (whole lines), in order, to `sink`: lines in ftrace's own layout that
+   * a learnt shape reads are read from the bytes (parse_bytes.ts); any other line is decoded and read by
+   * parseLine. `transient`: the sink keeps no record after it returns, so records may be reused (copyRecord
+   * keeps one).
    */
   parseBytes(b: Buffer, sink: (r: TraceRecord) => void, transient = false): void {
     const n = b.length;
@@ -435,39 +398,29 @@ function isDigit(c: number): boolean {
 function envelope(s: string): boolean {
   // ftrace's own columns (trace_print_context: "%16s-%-7d [%03d] ") put '-' at 16 and "[ddd]" at 25..29:
   // checked in place, which spares the search for " [" that any other layout needs.
-  const cb = ftraceColumns(s, 0) ? ftraceTask(s, 0) : -1;
+  const cb = s.charCodeAt(25) === 91 && s.charCodeAt(29) === 93 && s.charCodeAt(16) === 45 && s.charCodeAt(24) === 32 ? ftraceTask(s) : -1;
   return cb >= 0 ? afterCpu(s, cb) : anyTask(s);
 }
 
-/** Whether the line at `at` has ftrace's own columns (see envelope): '-' at 16, "[" at 25, "]" at 29. */
-function ftraceColumns(s: string, at: number): boolean {
-  return s.charCodeAt(at + 25) === 91 && s.charCodeAt(at + 29) === 93 && s.charCodeAt(at + 16) === 45 && s.charCodeAt(at + 24) === 32;
-}
-
-/**
- * The task and CPU of ftrace's fixed columns, for the line at `at` (of a text that may hold more lines): the
- * index of ']', or -1 to read the line generally.
- */
-function ftraceTask(s: string, at: number): number {
-  let i = at;
-  const end = at + 16;
-  while (i < end && s.charCodeAt(i) === 32) i++;
-  if (i === end || s.charCodeAt(i) === 35) return -1;
-  for (let j = i + 1; j < end; j++) if (s.charCodeAt(j) === 10) return -1; // a short line: not these columns
-  let e = end + 1;
+/** The task and CPU of ftrace's fixed columns (see envelope): the index of ']', or -1 to read the line generally. */
+function ftraceTask(s: string): number {
+  let i = 0;
+  while (i < 16 && s.charCodeAt(i) === 32) i++;
+  if (i === 16 || s.charCodeAt(i) === 35) return -1;
+  let e = 17;
   let pid = 0;
   for (let c = s.charCodeAt(e); c >= 48 && c <= 57; c = s.charCodeAt(++e)) pid = pid * 10 + c - 48;
-  if (e === end + 1) return -1;
-  for (let j = e; j < at + 24; j++) if (s.charCodeAt(j) !== 32) return -1;
-  const c0 = s.charCodeAt(at + 26) - 48;
-  const c1 = s.charCodeAt(at + 27) - 48;
-  const c2 = s.charCodeAt(at + 28) - 48;
+  if (e === 17) return -1;
+  for (let j = e; j < 24; j++) if (s.charCodeAt(j) !== 32) return -1;
+  const c0 = s.charCodeAt(26) - 48;
+  const c1 = s.charCodeAt(27) - 48;
+  const c2 = s.charCodeAt(28) - 48;
   if (c0 < 0 || c0 > 9 || c1 < 0 || c1 > 9 || c2 < 0 || c2 > 9) return -1;
-  eComm = s.slice(i, end);
+  eComm = s.slice(i, 16);
   ePid = pid;
   eTgid = undefined;
   eCpu = c0 * 100 + c1 * 10 + c2;
-  return at + 29;
+  return 29;
 }
 
 /** Any other layout: the CPU column " [ddd]" is found first (comm may hold spaces and dashes), then the task before it. */
@@ -532,7 +485,7 @@ function anyTask(s: string): boolean {
  * event name that is an identifier followed by ": " or the line's end. One regular expression reads it faster
  * than afterCpu's loops, to the same values; any other rest goes to those loops.
  */
-const USUAL_REST = / +(?:([^ \n]*[^ :\n]) +)?([0-9]+)\.([0-9]{1,9}): +([A-Za-z_][A-Za-z0-9_]*):(?= |$)/my;
+const USUAL_REST = / +(?:([^ ]*[^ :]) +)?([0-9]+)\.([0-9]{1,9}): +([A-Za-z_][A-Za-z0-9_]*):(?= |$)/y;
 
 /** After the CPU column's ']' at `cb`: an optional flags column, "secs.usecs:", and the event name up to ": ". */
 function afterCpu(s: string, cb: number): boolean {

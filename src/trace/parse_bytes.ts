@@ -7,9 +7,9 @@
  * come from an intern table keyed by their bytes, tried first as the last line's, so a line allocates little
  * beyond its pointer's text (and, for callers that keep none, no record: see ByteLines.transient).
  *
- * Every line it reads, the text path (parseText: ftraceTask, USUAL_REST and a shape's regular expression) reads
- * to the same values; any other line (another layout, a byte above 0x7f, a '\r', anything a shape would turn
- * down) is answered with null and read as text by the caller.
+ * Every line it reads, parseLine (ftraceTask, USUAL_REST and a shape's regular expression) reads to the same
+ * values; any other line (another layout, a byte above 0x7f, a '\r', anything a shape would turn down) is
+ * answered with null and read as text by the caller.
  */
 import {
   K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,

@@ -53,9 +53,6 @@ export const NO_SHAPE = 0;
 /** A shape matched but a value did not convert: `rec` holds part of the line; read it afresh. */
 export const SHAPE_SPOILT = -1;
 
-/** Where the last shape readShaped matched ended (the line's end, or before a '\r' or '\n'). */
-export let shapeEnd = 0;
-
 /** Reads the payload of `s` from `i` into `rec` if one of the event's shapes matches it. */
 export function readShaped(rec: Record<string, unknown>, s: string, i: number, schema: EventSchema, o: FieldOptions): number {
   const shapes = schema.shapes;
@@ -64,7 +61,6 @@ export function readShaped(rec: Record<string, unknown>, s: string, i: number, s
     sh.re.lastIndex = i;
     const m = sh.re.exec(s);
     if (m === null) continue;
-    shapeEnd = sh.re.lastIndex;
     if (!sh.fill(rec, m, o)) return SHAPE_SPOILT;
     if (k > 0) {
       shapes[k] = shapes[0];
@@ -89,7 +85,7 @@ export function learnShape(schema: EventSchema, s: string, i: number): void {
     src += `${escape(e.keyEq)}(${VALUE[e.kind]})`;
   });
   src += ',?(?: [ ,\\t]*)?$';
-  const re = new RegExp(src, 'my'); // 'm': '$' is a line's end also within a text of many lines
+  const re = new RegExp(src, 'y');
   re.lastIndex = i;
   if (!re.test(s)) return; // the line had more than fields (a format's literal words): no shape reads it
   const sh: Shape = { re, entries: entries.slice(), fill: storeFor(entries, schema.event, true), put: storeFor(entries, schema.event, false), bytes: undefined };
