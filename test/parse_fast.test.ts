@@ -9,7 +9,8 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { copyRecord, TraceParser, type ParseOptions, type TraceRecord } from '../src/trace/parse.js';
+import { Readable } from 'node:stream';
+import { copyRecord, parseTrace, TraceParser, type ParseOptions, type TraceRecord } from '../src/trace/parse.js';
 
 const FIX = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
@@ -170,5 +171,17 @@ describe('fast paths read as the general reading does', () => {
     const last: TraceRecord[] = [];
     q.parseText(lines.join('\n') + '\r', (r) => last.push(r));
     expect(last).toEqual(general([...lines.slice(0, -1), lines[lines.length - 1] + '\r'], { lenient: true }).recs);
+  });
+
+  it('a stream gives the records before a malformed line, then its error', async () => {
+    const lines = real('captures/ls.txt.gz', 50);
+    const bad = lines[30].replace(/(bytes_alloc|order)=\d+/, '$1=12x');
+    expect(bad).not.toBe(lines[30]);
+    const got: TraceRecord[] = [];
+    const text = [...lines.slice(0, 30), bad, ...lines.slice(31)].join('\n') + '\n';
+    await expect((async () => {
+      for await (const r of parseTrace(Readable.from([Buffer.from(text)]))) got.push(copyRecord(r));
+    })()).rejects.toThrow(/^<input>:31: \w+: field '(bytes_alloc|order)': expected a number, got '12x'$/);
+    expect(got).toEqual(general(lines.slice(0, 30), {}).recs);
   });
 });

@@ -114,13 +114,13 @@ function schemaOf(event: string, fmt: EventFormat | undefined): EventSchema | un
     // alloc_vmap_area prints "va_start: %lu": a decimal address.
     const kinds = event === 'alloc_vmap_area' ? new Map([['va_start', K_ADDR_DEC]]) : undefined;
     const [reqLo, reqHi] = maskOf(base);
-    return { event, reqLo, reqHi, requiredKeys: base, kinds, make: makeRecord, order: [], count: 0, shapes: [], learnt: 0 };
+    return { event, reqLo, reqHi, requiredKeys: base, kinds, order: [], count: 0, shapes: [], learnt: 0 };
   }
   const kinds = new Map<string, number>();
   for (const f of fmt.fields) kinds.set(f.name, kindOfConv(f.name, f.conv) ?? K_STR);
   const keys = fmt.fields.map((f) => f.name).filter((k) => FIELDS.has(k) && k !== 'page');
   const [reqLo, reqHi] = maskOf(keys);
-  return { event, reqLo, reqHi, requiredKeys: keys, kinds, make: makeRecord, order: [], count: 0, shapes: [], learnt: 0 };
+  return { event, reqLo, reqHi, requiredKeys: keys, kinds, order: [], count: 0, shapes: [], learnt: 0 };
 }
 
 const KNOWN_EVENTS = Object.keys(DEFAULT_REQUIRED);
@@ -179,10 +179,10 @@ export class TraceParser {
       return null;
     }
     // The schema's name, not the line's copy: a constant, which later comparisons match by identity.
-    let rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    let rec = makeRecord(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     const shaped = schema.shapes.length === 0 ? NO_SHAPE : readShaped(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
     if (shaped === SHAPED) return this.counted1(schema, rec);
-    if (shaped === SHAPE_SPOILT) rec = schema.make(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
+    if (shaped === SHAPE_SPOILT) rec = makeRecord(schema.event, eComm, ePid, eTgid, eCpu, eTs, eFlags);
     try {
       scanFields(rec as unknown as Record<string, unknown>, line, fieldStart, schema, this.fo);
     } catch (e) {
@@ -242,7 +242,12 @@ export class TraceParser {
       batch.push(r);
     };
     for await (const bytes of byteChunks(input)) {
-      this.parseBytes(bytes, push);
+      try {
+        this.parseBytes(bytes, push);
+      } catch (e) {
+        yield* batch; // the records before the malformed line come first, as they would line by line
+        throw e;
+      }
       yield* batch;
       batch.length = 0;
     }

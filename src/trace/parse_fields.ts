@@ -196,8 +196,6 @@ export interface EventSchema {
   shapes: Shape[];
   /** Layouts learnt so far (learnShape stops at a bound). */
   learnt: number;
-  /** A new record with the envelope's values (makeRecord). */
-  make: MakeRecord;
 }
 
 export type MakeRecord = (
