@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import {
-  DEFAULT_REQUIRED, FieldError, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, makeRecord, scanFields,
+  dec, DEFAULT_REQUIRED, FieldError, FRAC_SCALE, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, makeRecord, scanFields,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import { ByteLines } from './parse_bytes.js';
@@ -504,7 +504,7 @@ function usualRest(s: string, cb: number): boolean {
   if (m === null) return false;
   const frac = m[3];
   eFlags = m[1];
-  eTs = digits(m[2]) * 1e9 + digits(frac) * SCALE[frac.length]!;
+  eTs = digits(m[2]) * 1e9 + digits(frac) * FRAC_SCALE[frac.length]!;
   eEvent = m[4];
   fieldStart = USUAL_REST.lastIndex;
   return true;
@@ -576,18 +576,6 @@ function bare(s: string, i: number): boolean {
   return true;
 }
 
-function dec(s: string, j: number, e: number): number {
-  if (j >= e) return NaN;
-  let v = 0;
-  for (; j < e; j++) {
-    const d = s.charCodeAt(j) - 48;
-    if (d < 0 || d > 9) return NaN;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-const SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 
 /** "secs.frac" (6 digits in ftrace, up to 9 in perf --ns) in ns; NaN if not that. */
 function timestamp(s: string, j: number, e: number): number {
@@ -611,5 +599,5 @@ function timestamp(s: string, j: number, e: number): number {
     if (c < 48 || c > 57) return NaN;
     frac = frac * 10 + c - 48;
   }
-  return secs * 1e9 + frac * SCALE[digits]!;
+  return secs * 1e9 + frac * FRAC_SCALE[digits]!;
 }

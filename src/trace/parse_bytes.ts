@@ -12,7 +12,7 @@
  * answered with null and read as text by the caller.
  */
 import {
-  K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,
+  FRAC_SCALE, K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import type { Shape } from './parse_shapes.js';
@@ -277,7 +277,7 @@ export class ByteLines {
     if (ev.schema === undefined) ev.schema = this.schemas.get(ev.text) ?? null;
     const schema = ev.schema;
     if (schema === null || schema.shapes.length === 0) return null;
-    const ts = secs * 1e9 + frac * SCALE[digits];
+    const ts = secs * 1e9 + frac * FRAC_SCALE[digits];
     return this.payload(b, p + 1, n, schema, this.lastOr(b, dv, i, cEnd, 0), pid, c0 * 100 + c1 * 10 + c2, ts, flags);
   }
 
@@ -449,6 +449,4 @@ export class ByteLines {
     return p === n || b[p] === NL ? p : -1;
   }
 }
-
-const SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 

@@ -459,8 +459,11 @@ function num(s: string, vs: number, ve: number, ds: number, de: number, kind: nu
   return v;
 }
 
+/** ns per unit of a timestamp's fraction by its digits ("secs.frac": 6 in ftrace, up to 9 in perf --ns). */
+export const FRAC_SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+
 /** Decimal with an optional '-'; NaN if not one. */
-function dec(s: string, j: number, e: number): number {
+export function dec(s: string, j: number, e: number): number {
   let neg = false;
   if (j < e && s.charCodeAt(j) === 45) {
     neg = true;
