@@ -5,13 +5,15 @@
  * model's own trace of a page and kmalloc workload. The bytes are inflated beforehand and cut into 64 KiB
  * pieces that end after a newline, as byteChunks gives them to `mmlab replay`, so the figures are the
  * parser's and the replay's, not gunzip's. A pass is timed whole (TraceParser.parseBytes with Replayer.step as
- * its sink and records reused, as `mmlab replay` runs it, on a machine booted outside the timing); the figure is the median pass, in ns per event.
+ * its sink and records reused, as `mmlab replay` runs it, on a machine booted outside the timing); the figure
+ * is the median pass, in ns per event.
  */
 import { createReadStream, existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { GFP, Machine } from '../src/index.js';
 import { NO_PAGE } from '../src/mm/page.js';
-import { lines as textLines, TraceParser, type TraceRecord } from '../src/trace/parse.js';
-import { impliedMemBytes, Replayer, type ReplayLayer } from '../src/trace/replay.js';
+import { byteChunks, lines as textLines, parseTrace, TraceParser, type TraceRecord } from '../src/trace/parse.js';
+import { impliedMemBytes, Replayer, traceExtent, type ReplayLayer } from '../src/trace/replay.js';
 import { median, mulberry32, type Measurement } from './harness.js';
 
 export const REPLAY_EVENTS = 200_000;
@@ -94,17 +96,13 @@ function measurement(passNs: number[], events: number): Measurement {
 
 const hr = (): number => Number(process.hrtime.bigint());
 
-/** `lines` as UTF-8 bytes in 64 KiB pieces cut after a newline. */
-function chunked(lines: string[]): Buffer[] {
+/** `lines` as UTF-8 bytes read 64 KiB at a time and cut after a newline, as byteChunks gives a file to `mmlab replay`. */
+async function chunked(lines: string[]): Promise<Buffer[]> {
   const bytes = Buffer.from(lines.join('\n') + '\n', 'utf8');
+  const reads: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 1 << 16) reads.push(bytes.subarray(at, at + (1 << 16)));
   const out: Buffer[] = [];
-  for (let at = 0; at < bytes.length;) {
-    let end = Math.min(bytes.length, at + 65536);
-    const nl = bytes.lastIndexOf(10, end - 1);
-    end = nl >= at ? nl + 1 : bytes.length;
-    out.push(bytes.subarray(at, end));
-    at = end;
-  }
+  for await (const c of byteChunks(Readable.from(reads))) out.push(c);
   return out;
 }
 
@@ -113,16 +111,9 @@ export async function replayFigures(budgetMs: number, progress: (s: string) => v
   progress('trace input');
   const input = await traceInput();
   const lines = input.lines;
-  const chunks = chunked(lines);
+  const chunks = await chunked(lines);
   // The implied machine, from a first (untimed) pass.
-  let pfnEnd = 0;
-  const p0 = new TraceParser();
-  for (const c of chunks) {
-    p0.parseBytes(c, (r) => {
-      if (r.pfn !== undefined && r.pfn >= 0 && r.event.startsWith('mm_page')) pfnEnd = Math.max(pfnEnd, r.pfn + (1 << (r.order ?? 0)));
-    });
-  }
-  const memBytes = impliedMemBytes(pfnEnd);
+  const memBytes = impliedMemBytes((await traceExtent(parseTrace(Readable.from(chunks)))).pfnEnd);
   const figures: Record<string, Measurement> = {};
   progress('trace.parse');
   figures['trace.parse'] = measurement(passes(budgetMs, () => {

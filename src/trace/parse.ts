@@ -19,7 +19,6 @@
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import {
   dec, DEFAULT_REQUIRED, FieldError, FRAC_SCALE, FIELDS, K_ADDR, K_ADDR_DEC, K_HEX, K_INT, K_STR, maskOf, makeRecord, scanFields,
@@ -153,7 +152,7 @@ export class TraceParser {
       throw new Error(`trace parse: cannot read kernel version '${opts.kernel}'; expected e.g. '6.18' or '4.3'`);
     }
     const version = m == null ? Infinity : Number(m[1]) * 1000 + Number(m[2]);
-    this.fo = { kernel: opts.kernel, oldMigratetypes: version < 4004, gfpSeen: new Map() };
+    this.fo = { kernel: opts.kernel, oldMigratetypes: version < 4004 };
     const events = new Set([...KNOWN_EVENTS, ...(formats?.keys() ?? [])]);
     for (const ev of events) {
       if (DEFAULT_REQUIRED[ev] === undefined) continue; // a format alone does not make an event known
@@ -340,36 +339,11 @@ export async function* byteChunks(input: AsyncIterable<string | Buffer | Uint8Ar
   if (rest !== undefined) yield rest;
 }
 
-/** The text of a byte or text stream, decoded as UTF-8 across chunk boundaries. */
-async function* decoded(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
-  const dec = new StringDecoder('utf8');
-  for await (const b of inflated(input)) {
-    const text = dec.write(b);
-    if (text !== '') yield text;
-  }
-  const last = dec.end();
-  if (last !== '') yield last;
-}
-
-/** A stream's text in pieces that each end after a newline (the last piece: at the end). Memory: one chunk and one line. */
-export async function* textChunks(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
-  let rest = '';
-  for await (const text of decoded(input)) {
-    const nl = text.lastIndexOf('\n');
-    if (nl < 0) {
-      rest += text;
-      continue;
-    }
-    const whole = rest + text.slice(0, nl + 1);
-    rest = text.slice(nl + 1);
-    yield whole;
-  }
-  if (rest !== '') yield rest;
-}
-
 /** Lines of a byte or text stream (without "\n" or "\r\n"); gzip is inflated on the way. */
 export async function* lines(input: AsyncIterable<string | Buffer | Uint8Array>): AsyncGenerator<string> {
-  for await (const text of textChunks(input)) {
+  for await (const b of byteChunks(input)) {
+    // A piece ends after a newline, so no UTF-8 character is cut in two.
+    const text = b.toString('utf8');
     let from = 0;
     const n = text.length;
     while (from < n) {

@@ -12,7 +12,7 @@
  * answered with null and read as text by the caller.
  */
 import {
-  FRAC_SCALE, K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, renewRecord,
+  FRAC_SCALE, K_BOOL, K_HEX, K_INT, K_MT, K_PAGE, K_PFN, K_PTR, makeRecord, ptrKeyOfParts, renewRecord,
   type EventSchema, type FieldOptions, type TraceRecord,
 } from './parse_fields.js';
 import type { Shape } from './parse_shapes.js';
@@ -54,8 +54,7 @@ function ptrKeyBytes(b: Uint8Array, s: number, e: number): number {
     if (e - k > 12) hi = hi * 16 + d;
     else lo = lo * 16 + d;
   }
-  if (hi < 16) return hi * 2 ** 48 + lo;
-  return hi === 0xffff ? 2 ** 52 + lo : -1;
+  return ptrKeyOfParts(hi, lo);
 }
 
 /** isNullPtr (parse_fields.ts) of b[s, e): "(null)", or zeros after an optional 0x. */
@@ -123,11 +122,11 @@ class Interned {
     let high = 0;
     for (let i = s; i < e; i++) {
       const c = b[i];
+      if (c === NL) return undefined;
       high |= c;
       h = (Math.imul(h, 31) + c) | 0;
     }
     if (high > 0x7f) return undefined;
-    for (let i = s; i < e; i++) if (b[i] === NL) return undefined;
     h &= 0x3fffffff; // a small integer: Map keys that need no boxing
     let list = this.byHash.get(h);
     if (list !== undefined) {
@@ -411,7 +410,7 @@ export class ByteLines {
           if (bs.kinds[k] === K_PAGE) v[k] = isNullBytes(b, s, p);
           else {
             v[k] = latin1(b, s, p);
-            this.pk[k] = p - s === 16 && hex ? (hi < 16 ? hi * 2 ** 48 + lo : hi === 0xffff ? 2 ** 52 + lo : -1) : ptrKeyBytes(b, s, p);
+            this.pk[k] = p - s === 16 && hex ? ptrKeyOfParts(hi, lo) : ptrKeyBytes(b, s, p);
           }
           break;
         }

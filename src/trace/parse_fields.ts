@@ -258,8 +258,6 @@ export interface FieldOptions {
   kernel: string | undefined;
   /** Migratetypes are numbered as before 4.4. */
   oldMigratetypes: boolean;
-  /** gfp text already read, for this `kernel` (a trace repeats a few dozen masks). */
-  gfpSeen: Map<string, number>;
 }
 
 /**
@@ -357,14 +355,11 @@ export function scanFields(rec: Record<string, unknown>, s: string, i: number, s
         break;
       case K_GFP: {
         const text = s.slice(vs, ve);
-        let g: number;
         try {
-          g = parseGfp(text, o.kernel === undefined ? undefined : { kernel: o.kernel });
+          rec.gfp = parseGfp(text, o.kernel === undefined ? undefined : { kernel: o.kernel });
         } catch {
           throw new FieldError(key, `expected gfp flags, got '${text}'`);
         }
-        rec.gfp = g;
-        if (o.gfpSeen.size < 4096) o.gfpSeen.set(text, g);
         break;
       }
       case K_STR:
@@ -426,8 +421,13 @@ export function ptrKeyOf(s: string, vs: number, ve: number): number {
     if (ve - k > 12) hi = hi * 16 + d;
     else lo = lo * 16 + d;
   }
+  return ptrKeyOfParts(hi, lo);
+}
+
+/** ptrKey from a pointer's digits above the low 48 bits (`hi`) and its low 48 bits (`lo`). */
+export function ptrKeyOfParts(hi: number, lo: number): number {
   if (hi < 16) return hi * 2 ** 48 + lo; // below 2^52
-  return hi === 0xffff ? 2 ** 52 + lo : -1;
+  return hi === 0xffff ? 2 ** 52 + lo : -1; // an x86_64 kernel address
 }
 
 /** `(null)`, `0000000000000000`, `00000000`, `0x0`, `0`. */

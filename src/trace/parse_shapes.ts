@@ -120,35 +120,19 @@ export const H = {
     const v = H.int(t);
     return o.oldMigratetypes && v < 4 ? OLD_MT[v] : v;
   },
-  /** A gfp text's mask, or -1 if it does not read (scanFields then reports it). */
+  /** A gfp text's mask (parseGfp keeps the texts it has read), or -1 if it does not read (scanFields then reports it). */
   gfp(t: string, o: FieldOptions): number {
-    let g = o.gfpSeen.get(t);
-    if (g === undefined) {
-      try {
-        g = parseGfp(t, o.kernel === undefined ? undefined : { kernel: o.kernel });
-      } catch {
-        return -1;
-      }
-      if (o.gfpSeen.size < 4096) o.gfpSeen.set(t, g);
+    try {
+      return parseGfp(t, o.kernel === undefined ? undefined : { kernel: o.kernel });
+    } catch {
+      return -1;
     }
-    return g;
   },
   isNull(t: string): boolean {
     return isNullPtr(t, 0, t.length);
   },
-  /** ptrKeyOf for a pointer, with hashed `%p`'s 16 digits (eight of them 0) read in one pass; 0: NULL. */
   ptrKey(t: string): number {
-    if (t.length !== 16) return ptrKeyOf(t, 0, t.length);
-    let hi = 0;
-    let lo = 0;
-    for (let j = 0; j < 16; j++) {
-      const c = t.charCodeAt(j) | 32;
-      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-      if (d < 0) return ptrKeyOf(t, 0, 16);
-      if (j < 4) hi = hi * 16 + d;
-      else lo = lo * 16 + d;
-    }
-    return hi < 16 ? hi * 2 ** 48 + lo : hi === 0xffff ? 2 ** 52 + lo : -1;
+    return ptrKeyOf(t, 0, t.length);
   },
   pageAllocFailed,
   OLD_MT,
@@ -179,7 +163,7 @@ function storeFor(entries: readonly OrderEntry[], event: string, fromMatch: bool
         lines.push(`rec.${prop} = ${t};`);
         break;
       case K_GFP:
-        // Most lines repeat the last line's mask: compared first, before gfpSeen's hashing.
+        // Most lines repeat the last line's mask: compared first, before parseGfp's lookup.
         lines.push(`{ const t = ${t}; if (t === last.gfpText) rec.gfp = last.gfp; else { const g = h.gfp(t, o); if (g < 0) return false; rec.gfp = g; last.gfpText = t; last.gfp = g; } }`);
         break;
       case K_PTR:
