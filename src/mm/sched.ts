@@ -45,7 +45,12 @@ export interface Task {
 }
 
 export class Sched {
-  current: Task;
+  private running: Task;
+  /**
+   * The CPU the running context is on (smp_processor_id()), kept beside `current` so that the allocator's
+   * per-CPU lookups take one load instead of two. A task's CPU changes only through `migrate`.
+   */
+  cpu = 0;
   /** preempt_count() of the running context. */
   preemptCount = 0;
   /** irqs_disabled(). */
@@ -57,9 +62,25 @@ export class Sched {
 
   constructor(nrCpus: number) {
     // PID 1 starts on CPU 0; swapper tasks are not modelled as separate tasks.
-    this.current = { pid: 1, comm: 'init', cpu: 0, flags: 0 };
-    this.tasks.set(1, this.current);
+    this.running = { pid: 1, comm: 'init', cpu: 0, flags: 0 };
+    this.tasks.set(1, this.running);
     this.nrCpus = nrCpus;
+  }
+
+  /** The task whose context runs (the kernel's `current`). */
+  get current(): Task {
+    return this.running;
+  }
+  set current(t: Task) {
+    this.running = t;
+    this.cpu = t.cpu;
+  }
+
+  /** Move `task` to `cpu` (the scheduler migrating it); the running context follows if it is that task. */
+  migrate(task: Task, cpu: number): void {
+    if (cpu < 0 || cpu >= this.nrCpus) throw new Error(`migrate: cpu ${cpu} out of range 0..${this.nrCpus - 1}`);
+    task.cpu = cpu;
+    if (task === this.running) this.cpu = cpu;
   }
 
   /** Create a task (a kernel thread or a process) that workloads can switch to. */

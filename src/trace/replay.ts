@@ -375,7 +375,7 @@ export class Replayer {
     } else if (t.comm !== comm) t.comm = comm;
     this.lastTaskKey = key;
     this.lastTask = t;
-    t.cpu = cpu; // tasks migrate
+    if (t.cpu !== cpu) this.m.sched.migrate(t, cpu); // tasks migrate
     return t;
   }
 
