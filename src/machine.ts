@@ -88,8 +88,18 @@ export class Machine {
   readonly trace: TraceBuffer;
   readonly mem = new PhysMem();
   readonly directMap: DirectMap;
-  readonly events: VmEvents;
-  readonly stats = new ModelStats();
+  private readonly vmEvents: VmEvents;
+  private readonly modelStats = new ModelStats();
+  /** The vm event counters (/proc/vmstat's pgalloc_*, pgfree, ...), every CPU's share summed in. */
+  get events(): VmEvents {
+    this.pcp.foldVmEvents();
+    return this.vmEvents;
+  }
+  /** The model's own statistics, every CPU's share summed in. */
+  get stats(): ModelStats {
+    this.pcp.foldVmEvents();
+    return this.modelStats;
+  }
   readonly buddy: Buddy;
   readonly pcp: Pcp;
   readonly pa: PageAlloc;
@@ -142,18 +152,18 @@ export class Machine {
     this.printk = new Printk(this.clock, cfg.strict);
     this.trace = new TraceBuffer(this.clock, this.sched, cfg.seed, cfg.arch.bitsPerLong);
     this.directMap = new DirectMap(cfg.arch.pageOffset, cfg.maxLowPfn);
-    this.events = new VmEvents(nrZones);
+    this.vmEvents = new VmEvents(nrZones);
     this.zones = cfg.zones.map((z, i) => new Zone(this.mm, i, z.type, z.startPfn, z.spanned, z.present, z.managed, nrZones, cfg.nrCpus));
     this.initMemmap();
     this.totalramPages = this.zones.reduce((s, z) => s + z.managed, 0);
     // build_all_zonelists(): grouping by mobility is pointless when there are too few pageblocks.
     const movablePages = this.zones.filter((z) => z.type !== 'Device').reduce((s, z) => s + z.managed, 0);
     const mobilityDisabled = !cfg.policy.mobilityGrouping || movablePages < (1 << cfg.arch.pageblockOrder) * MIGRATE_TYPES;
-    this.buddy = new Buddy(this.mm, this.zones, cfg.arch.pageblockOrder, mobilityDisabled, cfg.thp, this.trace, this.stats);
-    this.pcp = new Pcp(this.mm, this.buddy, cfg.nrCpus, this.trace, this.stats);
+    this.buddy = new Buddy(this.mm, this.zones, cfg.arch.pageblockOrder, mobilityDisabled, cfg.thp, this.trace, this.modelStats);
+    this.pcp = new Pcp(this.mm, this.buddy, cfg.nrCpus, this.trace, this.modelStats, this.vmEvents);
     this.pa = new PageAlloc({
       cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, mem: this.mem, directMap: this.directMap,
-      sched: this.sched, clock: this.clock, printk: this.printk, trace: this.trace, events: this.events, stats: this.stats,
+      sched: this.sched, clock: this.clock, printk: this.printk, trace: this.trace, events: this.vmEvents, stats: this.modelStats,
     });
     this.memblockFreeAll();
     this.initWatermarks();
@@ -203,20 +213,20 @@ export class Machine {
       policy: cfg.policy,
     });
     this.slub.vfallback = { enabled: cfg.policy.fallback !== 'none', addrToPage: (addr) => this.vcompound.addrToPage(addr) };
-    this.lru = new Lruvec(this.mm, nrZones, this.node, this.events);
+    this.lru = new Lruvec(this.mm, nrZones, this.node, this.vmEvents);
     this.rmap = new Rmap(this.mm);
-    this.wb = new Writeback(this.mm, this.clock, this.lru, this.node, this.events);
+    this.wb = new Writeback(this.mm, this.clock, this.lru, this.node, this.vmEvents);
     this.swap = cfg.swapPages > 0 ? new SwapInfo(cfg.swapPages, cfg.swapCost.readNs, cfg.swapCost.writeNs) : undefined;
     const userDeps = {
       mm: this.mm, pa: this.pa, mem: this.mem, lru: this.lru, rmap: this.rmap, wb: this.wb, node: this.node,
-      events: this.events, clock: this.clock,
+      events: this.vmEvents, clock: this.clock,
     };
     this.filemap = new Filemap(userDeps);
     this.anon = new Anon({ ...userDeps, swap: () => this.swap, pgtablePages: this.userPgtables });
-    this.migrate = new Migrate(this.mm, this.mem, this.rmap, this.lru, this.events);
+    this.migrate = new Migrate(this.mm, this.mem, this.rmap, this.lru, this.vmEvents);
     this.compaction = new Compaction({
       cfg, mm: this.mm, zones: this.zones, buddy: this.buddy, pcp: this.pcp, pa: this.pa, lru: this.lru, migrate: this.migrate,
-      wb: this.wb, node: this.node, sched: this.sched, clock: this.clock, trace: this.trace, events: this.events,
+      wb: this.wb, node: this.node, sched: this.sched, clock: this.clock, trace: this.trace, events: this.vmEvents,
     });
     // Without CONFIG_COMPACTION the slow path's hook stays the default (COMPACT_SKIPPED) and nothing wakes kcompactd.
     if (cfg.policy.compaction) this.pa.hooks.directCompact = (gfp, order, allocFlags, highest, prio) => this.compaction.directCompact(gfp, order, allocFlags, highest, prio);
@@ -229,7 +239,7 @@ export class Machine {
     });
     if (cfg.policy.compaction) this.vmscan.compaction = this.compaction;
     this.oom = new OomKiller({
-      anon: this.anon, sched: this.sched, printk: this.printk, events: this.events, zones: this.zones, swap: this.swap,
+      anon: this.anon, sched: this.sched, printk: this.printk, events: this.vmEvents, zones: this.zones, swap: this.swap,
       totalramPages: this.totalramPages, showMemState: () => this.showMemState(),
     });
     // --- mempools: a task waiting in mempool_alloc lets model time pass, and the background threads run.

@@ -41,7 +41,7 @@ export const FALLBACKS: readonly (readonly number[])[] = [
   [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // RECLAIMABLE
 ];
 
-const PB_MIGRATETYPE_MASK = 0x7;
+export const PB_MIGRATETYPE_MASK = 0x7;
 /** vm.watermark_boost_factor default, in ten-thousandths of the high mark. */
 const WATERMARK_BOOST_FACTOR = 15000;
 export const PB_MIGRATE_SKIP = 0x8;

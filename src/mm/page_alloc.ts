@@ -39,6 +39,7 @@ const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCP
 const {
   ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
   ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, FPI_NONE, FPI_TO_TAIL,
+  PB_MIGRATETYPE_MASK,
 } = buddyH;
 const {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
@@ -69,6 +70,12 @@ const NOFAIL_MAX_ROUNDS = 64;
 /** The model's bound on retries of a !__GFP_FS request the OOM killer may not help (the kernel: for ever). */
 const OOM_NOFS_MAX_ROUNDS = 16;
 /** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
+/** fastExtras bits. */
+const FAST_EXTRA_POISON = 1;
+const FAST_EXTRA_TRACE_ALLOC = 2;
+const FAST_EXTRA_TRACE_FREE = 4;
+/** Model-only FPI flag: free_unref_folios() freeing, which traces mm_page_free_batched, not mm_page_free. */
+const FPI_MODEL_BATCHED = 1 << 8;
 const FAST_FREE_MASK = PG_HEAD | PG_TAIL | PG_RESERVED | PGTY_MASK | ALLOC_ORDER_MASK;
 /** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
 export const PAGE_POISON = 0xaa;
@@ -204,11 +211,20 @@ export class PageAlloc {
    * ahead of the list's head.
    */
   private readonly pcpOf: PerCpuPages[];
+  /**
+   * Beside pcpOf, by the same index: the first list head of each per_cpu_pages. A list's head is then a sum
+   * (this_cpu_ptr() is address arithmetic in the kernel too) that does not wait for the pcp object's load.
+   */
+  private readonly pcpLists: Int32Array;
   // Objects the fast paths use, held here so that each is one load away (they are never replaced).
   private readonly belowHigh: boolean[];
   private readonly traceOn: TraceBuffer['on'];
-  private readonly allocRequests: Float64Array;
-  private readonly pgalloc: Float64Array;
+  /**
+   * What makes the fast paths do more than the common case (FAST_EXTRA_*): page poisoning, or mm_page_alloc
+   * or mm_page_free traced. Re-derived whenever tracing is switched (trace.onToggle), so that the fast paths
+   * test one number, as the kernel's static keys leave one patched branch.
+   */
+  private fastExtras = 0;
   // mem_map arrays, held directly for the fast paths.
   private readonly flags: Uint32Array;
   private readonly refcount: Int32Array;
@@ -217,6 +233,9 @@ export class PageAlloc {
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
   private readonly nrPages: number;
+  /** zone->pageblock_flags, for the free path's get_pageblock_migratetype() without a call into buddy.ts. */
+  private readonly pageblockFlags: Uint8Array;
+  private readonly pageblockOrder: number;
   /** Pages taken under ALLOC_NO_WATERMARKS get PG_pfmemalloc (3.6 on; policy reserves != none). */
   private readonly markPfmemalloc: boolean;
   /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests skip the fast path. */
@@ -258,10 +277,13 @@ export class PageAlloc {
     this.nrCpus = d.cfg.nrCpus;
     this.pcpOf = [];
     for (const z of d.zones) for (const pcp of z.pcp) this.pcpOf.push(pcp); // packed: no hole checks on the fast paths
+    this.pcpLists = Int32Array.from(this.pcpOf, (pcp) => pcp.lists);
     this.belowHigh = d.pcp.belowHigh;
     this.traceOn = d.trace.on;
-    this.allocRequests = d.stats.allocRequests;
-    this.pgalloc = d.events.pgalloc;
+    d.trace.onToggle(() => {
+      this.fastExtras = (this.pagePoison ? FAST_EXTRA_POISON : 0) | (this.traceOn.mm_page_alloc ? FAST_EXTRA_TRACE_ALLOC : 0) |
+        (this.traceOn.mm_page_free ? FAST_EXTRA_TRACE_FREE : 0);
+    });
     this.flags = d.mm.flags;
     this.refcount = d.mm.refcount;
     this.mapping = d.mm.mapping;
@@ -269,6 +291,8 @@ export class PageAlloc {
     this.next = d.mm.next;
     this.prev = d.mm.prev;
     this.nrPages = d.mm.nrPages;
+    this.pageblockFlags = d.buddy.pageblockFlags;
+    this.pageblockOrder = d.buddy.pageblockOrder;
     this.forceVirtualGfp = d.cfg.policy.fallback === 'always' ? GFP.VFALLBACK : 0;
     this.markPfmemalloc = d.cfg.policy.reserves !== 'none';
   }
@@ -304,14 +328,13 @@ export class PageAlloc {
    */
   private allocPcpFast(gfp: number, order: number): number {
     const s = this.sched;
-    const t = s.current;
-    if (t.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
+    if (s.current.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
     const g = this.gfpFast[gfp & GFP_FAST_BITS];
     if (g < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
     const zi = g & 7;
     const mt = g >> 6;
-    const pcp = this.pcpOf[zi * this.nrCpus + t.cpu];
-    const list = pcp.lists + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
+    const pi = zi * this.nrCpus + s.cpu;
+    const list = this.pcpLists[pi] + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
     const next = this.next;
     const pfn = next[list];
     const zone = this.zones[zi];
@@ -327,30 +350,34 @@ export class PageAlloc {
     } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
       return NO_PAGE;
     }
+    const pcp = this.pcpOf[pi];
     this.clock.ns += ENTRY_COST_NS;
-    this.allocRequests[order]++;
-    // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot).
+    // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot):
+    // list_del() of the first entry, whose prev is the head.
     pcp.freeCount >>= 1;
-    const prev = this.prev;
     const n = next[pfn];
-    const p = prev[pfn];
-    next[p] = n;
-    prev[n] = p;
+    next[list] = n;
+    this.prev[n] = list;
     pcp.count -= 1 << order;
-    // rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for (the request's
-    // ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
-    this.pgalloc[zi] += 1 << order;
+    // rmqueue(): vm events (this CPU's: the request, pgalloc), NUMA statistics, and the kswapd wake a boosted
+    // watermark asked for (the request's ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
+    pcp.allocs[order]++;
     zone.numaHit++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
-    // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; poison, zero, compound.
+    // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; then the rest.
     this.refcount[pfn] = 1;
     this.priv[pfn] = 0;
     this.flags[pfn] = (this.flags[pfn] & ZONE_MASK) | (order << ALLOC_ORDER_SHIFT);
+    if (gfp & (__GFP_ZERO | __GFP_COMP) || this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC)) this.prepNewPageRest(pfn, order, gfp, mt);
+    return pfn;
+  }
+
+  /** The rest of prep_new_page() on the fast path: poison check, zeroing, the compound page, the trace. */
+  private prepNewPageRest(pfn: number, order: number, gfp: number, mt: number): void {
     if (this.pagePoison) this.checkPoison(pfn, order);
     if (gfp & __GFP_ZERO) this.mem.zero(pfn, 1 << order);
     if (order && gfp & __GFP_COMP) prepCompoundPage(this.mm, pfn, order);
     if (this.traceOn.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
-    return pfn;
   }
 
   /** The fast path's zone_watermark_fast() for orders 1..3: the high mark (ZONE_BELOW_HIGH), then the low mark. */
@@ -842,17 +869,19 @@ export class PageAlloc {
     // (order & 3) === order: an integer in 0..PAGE_ALLOC_COSTLY_ORDER (3).
     if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order & 3) === order &&
         this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
-        !this.pagePoison && !this.traceOn.mm_page_free) {
-      const mt = this.buddy.getPageblockMigratetype(pfn);
+        (this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_FREE)) === 0) {
+      const mt = this.pageblockFlags[pfn >>> this.pageblockOrder] & PB_MIGRATETYPE_MASK; // get_pageblock_migratetype()
       if (mt <= MIGRATE_RECLAIMABLE) {
         this.clock.ns += ENTRY_COST_NS;
         this.refcount[pfn] = 0;
         this.flags[pfn] = (f & ZONE_MASK) | PGTY_PCP;
         this.priv[pfn] = order;
-        this.events.pgfree += 1 << order;
         const zi = (f & ZONE_MASK) >>> ZONE_SHIFT;
-        const pcp = this.pcpOf[zi * this.nrCpus + this.sched.current.cpu];
-        this.pcp.freeUnrefPageCommit(zi, pcp, pfn, MIGRATE_PCPTYPES * order + mt, order); // order_to_pindex()
+        const pi = zi * this.nrCpus + this.sched.cpu;
+        const pcp = this.pcpOf[pi];
+        pcp.pgfree += 1 << order; // this CPU's PGFREE
+        const pindex = MIGRATE_PCPTYPES * order + mt; // order_to_pindex()
+        this.pcp.freeUnrefPageCommit(zi, pcp, pfn, this.pcpLists[pi] + pindex, pindex, order);
         return;
       }
     }
@@ -928,23 +957,23 @@ export class PageAlloc {
   /** free_frozen_pages(): pcp orders to this CPU's lists, others straight to the buddy lists. */
   private freeFrozenPages(pfn: number, order: number, fpi: number): void {
     if (!this.buddy.pcpAllowedOrder(order)) return this.freePagesOk(pfn, order, fpi);
-    this.freePagesPrepare(pfn, order);
+    this.freePagesPrepare(pfn, order, fpi);
     this.events.pgfree += 1 << order;
     this.pcp.freeToPcp(this.zones[this.mm.zoneIdx(pfn)], this.sched.current.cpu, pfn, order);
   }
 
   /** __free_pages_ok(): bypass the pcp lists (alloc_pages_exact's tails go to the tail of the free lists). */
   private freePagesOk(pfn: number, order: number, fpi: number): void {
-    this.freePagesPrepare(pfn, order);
+    this.freePagesPrepare(pfn, order, fpi);
     const zone = this.zones[this.mm.zoneIdx(pfn)];
     this.events.pgfree += 1 << order;
     this.buddy.freeOnePage(pfn, zone, order, this.buddy.getPageblockMigratetype(pfn), fpi);
   }
 
   /** free_pages_prepare(): trace, undo the compound state, clear the flags, poison. */
-  private freePagesPrepare(pfn: number, order: number): void {
+  private freePagesPrepare(pfn: number, order: number, fpi: number): void {
     const mm = this.mm;
-    if (this.trace.on.mm_page_free) {
+    if (this.trace.on.mm_page_free && !(fpi & FPI_MODEL_BATCHED)) {
       this.trace.record(EV_MM_PAGE_FREE, pfn, order);
     }
     if (mm.flags[pfn] & PG_HEAD) {
@@ -965,10 +994,7 @@ export class PageAlloc {
       if (this.trace.on.mm_page_free_batched) {
         this.trace.record(EV_MM_PAGE_FREE_BATCHED, pfn);
       }
-      const on = this.trace.on.mm_page_free;
-      this.trace.on.mm_page_free = false; // the batched path traces mm_page_free_batched instead
-      this.freeFrozenPages(pfn, 0, FPI_NONE);
-      this.trace.on.mm_page_free = on;
+      this.freeFrozenPages(pfn, 0, FPI_MODEL_BATCHED); // traced as mm_page_free_batched instead
     }
   }
 

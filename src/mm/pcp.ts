@@ -13,13 +13,13 @@
  */
 import * as gfpH from '../gfp.js';
 import * as pageH from './page.js';
-import type { MemMap } from './page.js';
+import { listAddOn, type MemMap } from './page.js';
 import { ALLOC_NOFRAGMENT, Buddy, FPI_NONE } from './buddy.js';
 import * as zoneH from './zone.js';
 import type { PerCpuPages, Zone } from './zone.js';
 import type { TraceBuffer } from '../trace/buffer.js';
 import { EV_MM_PAGE_PCPU_DRAIN } from '../trace/events.js';
-import type { ModelStats } from './vmstat.js';
+import type { ModelStats, VmEvents } from './vmstat.js';
 
 // The imported constants as module-level consts, which TurboFan folds into the code (see page_alloc.ts).
 const { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } = gfpH;
@@ -33,23 +33,52 @@ const PCPF_PREV_FREE_HIGH_ORDER = 1;
 
 export class Pcp {
   private readonly mm: MemMap;
+  /** mem_map's list links, held for free_unref_page_commit(). */
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
   private readonly buddy: Buddy;
   private readonly trace: TraceBuffer;
   private readonly stats: ModelStats;
+  private readonly events: VmEvents;
   /** Per zone: ZONE_BELOW_HIGH (free pages fell under the high watermark since the last check). */
   readonly belowHigh: boolean[];
   private readonly nrCpus: number;
   /** ZONE_MOVABLE's index: the free path checks the high mark as a movable allocation would. */
   private readonly movableIdx: number;
 
-  constructor(mm: MemMap, buddy: Buddy, nrCpus: number, trace: TraceBuffer, stats: ModelStats) {
+  constructor(mm: MemMap, buddy: Buddy, nrCpus: number, trace: TraceBuffer, stats: ModelStats, events: VmEvents) {
     this.mm = mm;
+    this.next = mm.next;
+    this.prev = mm.prev;
     this.buddy = buddy;
     this.trace = trace;
     this.stats = stats;
+    this.events = events;
     this.nrCpus = nrCpus;
     this.belowHigh = buddy.zones.map(() => false);
     this.movableIdx = buddy.zones.findIndex((z) => z.type === 'Movable');
+  }
+
+  /**
+   * all_vm_events() with fold_vm_numa_events()'s effect: add every CPU's fast-path counts (PerCpuPages.allocs,
+   * pgfree) to the zone-wide counters and clear them. Machine calls this before anyone reads the counters.
+   */
+  foldVmEvents(): void {
+    const { stats, events } = this;
+    for (const zone of this.buddy.zones) {
+      for (const pcp of zone.pcp) {
+        const allocs = pcp.allocs;
+        for (let order = 0; order < allocs.length; order++) {
+          const n = allocs[order];
+          if (n === 0) continue;
+          stats.allocRequests[order] += n;
+          events.pgalloc[zone.idx] += n * 2 ** order;
+          allocs[order] = 0;
+        }
+        events.pgfree += pcp.pgfree;
+        pcp.pgfree = 0;
+      }
+    }
   }
 
   /** order_to_pindex(). */
@@ -151,16 +180,19 @@ export class Pcp {
     const mm = this.mm;
     mm.flags[pfn] = (mm.flags[pfn] & ~PGTY_MASK) | PGTY_PCP;
     mm.private_[pfn] = order;
-    this.freeUnrefPageCommit(zone.idx, zone.pcp[cpu], pfn, this.orderToPindex(mt, order), order);
+    const pcp = zone.pcp[cpu];
+    const pindex = this.orderToPindex(mt, order);
+    this.freeUnrefPageCommit(zone.idx, pcp, pfn, pcp.lists + pindex, pindex, order);
   }
 
   /**
-   * free_unref_page_commit(): push on the head of list `pindex` (order_to_pindex()), drain a batch when over
-   * high. The caller has marked the page as on a pcp list (PGTY_PCP, private = order).
+   * free_unref_page_commit(): push on the head of list `pindex` (order_to_pindex()), whose head is `list`,
+   * and drain a batch when over high. The caller has marked the page as on a pcp list (PGTY_PCP, private =
+   * order).
    */
-  freeUnrefPageCommit(zoneIdx: number, pcp: PerCpuPages, pfn: number, pindex: number, order: number): void {
+  freeUnrefPageCommit(zoneIdx: number, pcp: PerCpuPages, pfn: number, list: number, pindex: number, order: number): void {
     pcp.allocFactor >>= 1;
-    this.mm.listAdd(pfn, pcp.lists + pindex);
+    listAddOn(this.next, this.prev, pfn, list);
     const count = (pcp.count += 1 << order);
     const batch = pcp.batch;
     // High-order pages on pcp lists fragment memory: drain harder during runs of high-order frees.

@@ -44,6 +44,14 @@ export class PerCpuPages {
   freeCount = 0;
   /** flags (PCPF_*). */
   flags = 0;
+  /**
+   * This CPU's share of its zone's vm events and NUMA counters (the kernel's per-CPU vm_event_states and
+   * per_cpu_zonestats): the allocations the fast path served, by order, and the pages freed onto the lists.
+   * Pcp.foldVmEvents() sums them into VmEvents and ModelStats when they are read, as all_vm_events() sums
+   * the CPUs' counters; the fast paths then count with one increment on an object they already hold.
+   */
+  readonly allocs: number[] = [0, 0, 0, 0];
+  pgfree = 0;
   constructor(lists: number) {
     this.lists = lists;
   }

@@ -19,8 +19,13 @@ export { TRACE_EVENTS, type TraceEvent } from './events.js';
 const NARGS = 7;
 
 export class TraceBuffer {
-  /** Per-event enable switches. */
-  readonly on: Record<TraceEvent, boolean>;
+  /** Per-event enable switches; `enable` changes them. */
+  readonly on: Readonly<Record<TraceEvent, boolean>>;
+  /**
+   * Who derives fast-path flags from the switches, called after each change: the kernel patches its
+   * tracepoints' static keys on enable, so that a disabled event costs its callers nothing.
+   */
+  private readonly toggled: Array<() => void> = [];
   /** The ring's size in records (buffer_size_kb, in lines); the oldest records are overwritten. */
   maxLines = 1_000_000;
   /** Records overwritten because the ring was full (entries-written minus entries-in-buffer). */
@@ -56,8 +61,15 @@ export class TraceBuffer {
     const list = events === 'all' ? TRACE_EVENTS : events;
     for (const e of list) {
       if (!(e in this.on)) throw new Error(`trace: unknown event '${e}' (expected one of ${TRACE_EVENTS.join(', ')})`);
-      this.on[e as TraceEvent] = on;
+      (this.on as Record<TraceEvent, boolean>)[e as TraceEvent] = on;
     }
+    for (const fn of this.toggled) fn();
+  }
+
+  /** Run `fn` now and after every change of the enable switches (a static key's users re-patched). */
+  onToggle(fn: () => void): void {
+    this.toggled.push(fn);
+    fn();
   }
 
   /** Record event `ev` (an EV_* of trace/events.ts) with its fields, the current task, CPU, context and time. */
