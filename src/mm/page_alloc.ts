@@ -217,7 +217,6 @@ export class PageAlloc {
    */
   private readonly pcpLists: Int32Array;
   // Objects the fast paths use, held here so that each is one load away (they are never replaced).
-  private readonly belowHigh: boolean[];
   private readonly traceOn: TraceBuffer['on'];
   /**
    * What makes the fast paths do more than the common case (FAST_EXTRA_*): page poisoning, or mm_page_alloc
@@ -278,7 +277,6 @@ export class PageAlloc {
     this.pcpOf = [];
     for (const z of d.zones) for (const pcp of z.pcp) this.pcpOf.push(pcp); // packed: no hole checks on the fast paths
     this.pcpLists = Int32Array.from(this.pcpOf, (pcp) => pcp.lists);
-    this.belowHigh = d.pcp.belowHigh;
     this.traceOn = d.trace.on;
     d.trace.onToggle(() => {
       this.fastExtras = (this.pagePoison ? FAST_EXTRA_POISON : 0) | (this.traceOn.mm_page_alloc ? FAST_EXTRA_TRACE_ALLOC : 0) |
@@ -337,7 +335,8 @@ export class PageAlloc {
     const list = this.pcpLists[pi] + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
     const next = this.next;
     const pfn = next[list];
-    const zone = this.zones[zi];
+    const pcp = this.pcpOf[pi];
+    const zone = pcp.zone;
     if (pfn === list || !zone.managed) return NO_PAGE;
     const highest = (g >> 3) & 7;
     if (order === 0) {
@@ -345,12 +344,11 @@ export class PageAlloc {
       const free = zone.freePages;
       const usable = free - Math.min(free, zone.nrFreeHighatomic);
       const base = zone.watermarkBoost + zone.lowmemReserve[highest];
-      if (usable <= zone.watermark[WMARK_HIGH] + base && !this.belowHigh[zi]) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.watermark[WMARK_HIGH] + base && !zone.belowHigh) this.pcp.setBelowHigh(zone);
       if (usable <= zone.watermark[WMARK_LOW] + base) return NO_PAGE;
     } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
       return NO_PAGE;
     }
-    const pcp = this.pcpOf[pi];
     this.clock.ns += ENTRY_COST_NS;
     // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot):
     // list_del() of the first entry, whose prev is the head.
@@ -362,7 +360,6 @@ export class PageAlloc {
     // rmqueue(): vm events (this CPU's: the request, pgalloc), NUMA statistics, and the kswapd wake a boosted
     // watermark asked for (the request's ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
     pcp.allocs[order]++;
-    zone.numaHit++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
     // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; then the rest.
     this.refcount[pfn] = 1;
@@ -383,7 +380,7 @@ export class PageAlloc {
   /** The fast path's zone_watermark_fast() for orders 1..3: the high mark (ZONE_BELOW_HIGH), then the low mark. */
   private pcpFastWatermarkOk(zone: Zone, order: number, highest: number, allocFlags: number): boolean {
     const boost = zone.watermarkBoost;
-    if (!this.pcp.belowHigh[zone.idx] && !this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_HIGH] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
+    if (!zone.belowHigh && !this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_HIGH] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
     return this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_LOW] + boost, highest, allocFlags);
   }
 
@@ -434,7 +431,7 @@ export class PageAlloc {
         const zone = zones[z];
         if (!zone.managed) continue;
         // ZONE_BELOW_HIGH feeds the pcp high tuning (pcp.ts).
-        if (!this.pcp.belowHigh[z] && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + zone.watermarkBoost, highest, allocFlags)) {
+        if (!zone.belowHigh && !this.zoneWatermarkFast(zone, order, zone.watermark[2] + zone.watermarkBoost, highest, allocFlags)) {
           this.pcp.setBelowHigh(zone);
         }
         const mark = zone.watermark[allocFlags & ALLOC_WMARK_MASK] + zone.watermarkBoost;
@@ -507,7 +504,7 @@ export class PageAlloc {
   /** The end of rmqueue(): vm events, NUMA statistics, and the kswapd wake a boosted watermark asked for. */
   private accountAlloc(zone: Zone, order: number, allocFlags: number): void {
     this.events.pgalloc[zone.idx] += 1 << order;
-    zone.numaHit++;
+    zone.vmNumaHit++;
     if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
   }
 

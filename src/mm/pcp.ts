@@ -40,8 +40,6 @@ export class Pcp {
   private readonly trace: TraceBuffer;
   private readonly stats: ModelStats;
   private readonly events: VmEvents;
-  /** Per zone: ZONE_BELOW_HIGH (free pages fell under the high watermark since the last check). */
-  readonly belowHigh: boolean[];
   private readonly nrCpus: number;
   /** ZONE_MOVABLE's index: the free path checks the high mark as a movable allocation would. */
   private readonly movableIdx: number;
@@ -55,7 +53,6 @@ export class Pcp {
     this.stats = stats;
     this.events = events;
     this.nrCpus = nrCpus;
-    this.belowHigh = buddy.zones.map(() => false);
     this.movableIdx = buddy.zones.findIndex((z) => z.type === 'Movable');
   }
 
@@ -73,6 +70,7 @@ export class Pcp {
           if (n === 0) continue;
           stats.allocRequests[order] += n;
           events.pgalloc[zone.idx] += n * 2 ** order;
+          zone.vmNumaHit += n;
           allocs[order] = 0;
         }
         events.pgfree += pcp.pgfree;
@@ -126,7 +124,7 @@ export class Pcp {
     if (high < baseBatch) return 1; // pcp disabled or boot pageset
     let batch = order ? baseBatch : baseBatch << pcp.allocFactor;
     // A larger high would have avoided this trip to the zone: raise it while above the high watermark.
-    if (highMin !== highMax && !this.belowHigh[zone.idx]) high = pcp.high = Math.min(high + batch, highMax);
+    if (highMin !== highMax && !zone.belowHigh) high = pcp.high = Math.min(high + batch, highMax);
     if (!order) {
       const maxNrAlloc = Math.max(high - pcp.count - baseBatch, baseBatch);
       // Double the refill on each further order-0 refill without a free in between.
@@ -202,7 +200,7 @@ export class Pcp {
     if (pcp.freeCount < batch << PCP_BATCH_SCALE_MAX) pcp.freeCount += 1 << order;
     // Below high, above the zone's high mark and high within range: nr_pcp_high() would change nothing.
     const high = pcp.high;
-    if (!freeHigh && count < high && !this.belowHigh[zoneIdx] && high >= pcp.highMin && high <= pcp.highMax) return;
+    if (!freeHigh && count < high && !pcp.zone.belowHigh && high >= pcp.highMin && high <= pcp.highMax) return;
     this.freeHighCommit(zoneIdx, pcp, pindex, batch, freeHigh);
   }
 
@@ -222,7 +220,7 @@ export class Pcp {
     const high = this.nrPcpHigh(pcp, zone, batch, freeHigh);
     if (pcp.count >= high) {
       this.freePcppagesBulk(zone, this.nrPcpFree(pcp, batch, high, freeHigh), pcp, pindex);
-      if (this.belowHigh[zone.idx] && this.zoneAboveHigh(zone)) this.belowHigh[zone.idx] = false;
+      if (zone.belowHigh && this.zoneAboveHigh(zone)) zone.belowHigh = false;
     }
   }
 
@@ -236,7 +234,7 @@ export class Pcp {
       return 0;
     }
     if (highMin === pcp.highMax) return high;
-    if (this.belowHigh[zone.idx]) {
+    if (zone.belowHigh) {
       const fc = Math.max(pcp.freeCount, batch);
       pcp.high = Math.max(high - fc, highMin);
       high = Math.max(pcp.count, highMin);
@@ -305,7 +303,7 @@ export class Pcp {
 
   /** Mark ZONE_BELOW_HIGH (get_page_from_freelist found the zone under its high mark). */
   setBelowHigh(zone: Zone): void {
-    this.belowHigh[zone.idx] = true;
+    zone.belowHigh = true;
   }
 
   /** zone_watermark_ok(zone, 0, high_wmark, ZONE_MOVABLE, 0) as the free path checks it. */

@@ -52,7 +52,10 @@ export class PerCpuPages {
    */
   readonly allocs: number[] = [0, 0, 0, 0];
   pgfree = 0;
-  constructor(lists: number) {
+  /** The zone these lists belong to (the kernel reaches it from the caller; the model keeps it at hand). */
+  readonly zone: Zone;
+  constructor(zone: Zone, lists: number) {
+    this.zone = zone;
     this.lists = lists;
   }
 }
@@ -85,8 +88,10 @@ export class Zone {
   /** lowmem_reserve[highest_zoneidx]: pages kept back from allocations that could use a higher zone. */
   lowmemReserve: number[];
   readonly pcp: PerCpuPages[];
-  /** Allocation requests this zone served, per vmstat numa_hit/numa_local. */
-  numaHit = 0;
+  /** ZONE_BELOW_HIGH: free pages fell under the high watermark since the last check (pcp high tuning). */
+  belowHigh = false;
+  /** The zone-wide NUMA_HIT count (zone->vm_numa_event); the CPUs' shares are in PerCpuPages.allocs. */
+  vmNumaHit = 0;
 
   constructor(mm: MemMap, idx: number, type: ZoneType, startPfn: number, spanned: number, present: number,
     managed: number, nrZones: number, nrCpus: number) {
@@ -101,7 +106,14 @@ export class Zone {
     this.freeBase = mm.allocListHeads(NR_PAGE_ORDERS * MIGRATE_TYPES);
     this.lowmemReserve = new Array(nrZones).fill(0);
     this.pcp = [];
-    for (let c = 0; c < nrCpus; c++) this.pcp.push(new PerCpuPages(mm.allocListHeads(NR_PCP_LISTS)));
+    for (let c = 0; c < nrCpus; c++) this.pcp.push(new PerCpuPages(this, mm.allocListHeads(NR_PCP_LISTS)));
+  }
+
+  /** zone_numa_event_state(NUMA_HIT): allocation requests this zone served (vmstat numa_hit, numa_local). */
+  get numaHit(): number {
+    let n = this.vmNumaHit;
+    for (const pcp of this.pcp) for (const a of pcp.allocs) n += a;
+    return n;
   }
 
   get endPfn(): number {
