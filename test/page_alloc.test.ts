@@ -315,6 +315,51 @@ describe('per-CPU lists', () => {
     m.checkInvariants();
   });
 
+  it('a running task migrated to another CPU allocates and frees through that CPU\'s lists', () => {
+    const m = Machine.boot({ mem: '1G', strict: true });
+    const z = m.zones[1];
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    m.sched.migrate(m.sched.current, 1);
+    expect(m.sched.cpu).toBe(1);
+    const c0 = z.pcp[0].count;
+    m.freePages(pfn, 0);
+    expect(z.pcp[1].count).toBe(1);
+    expect(z.pcp[0].count).toBe(c0);
+    expect(m.allocPages(GFP.KERNEL, 0)).toBe(pfn);
+    expect(z.pcp[1].count).toBe(0);
+    expect(() => m.sched.migrate(m.sched.current, 2)).toThrow(/cpu 2 out of range/);
+    m.checkInvariants();
+  });
+
+  it('every allocation and free is counted at once in vmstat and zoneinfo, whichever CPU\'s share holds it', () => {
+    const m = Machine.boot({ mem: '1G', strict: true });
+    const z = m.zones[1];
+    const vmstat = (): Map<string, number> =>
+      new Map(m.proc('vmstat').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+    const before = vmstat();
+    const req0 = m.stats.allocRequests[0];
+    const req1 = m.stats.allocRequests[1];
+    const hit0 = z.numaHit;
+    const held: Array<[number, number]> = [];
+    for (let i = 0; i < 40; i++) held.push([m.allocPages(GFP.KERNEL, 0), 0], [m.allocPages(GFP.KERNEL, 1), 1]);
+    // Served on this CPU's lists and counted there (the kernel's per-CPU vm events) ...
+    expect(z.pcp[0].allocs[0] + z.pcp[0].allocs[1]).toBeGreaterThan(0);
+    // ... and seen in every total without waiting for a fold.
+    expect(z.numaHit - hit0).toBe(80);
+    let after = vmstat();
+    expect(after.get('pgalloc_dma32')! - before.get('pgalloc_dma32')!).toBe(40 + 80);
+    expect(after.get('numa_hit')! - before.get('numa_hit')!).toBe(80);
+    expect(m.stats.allocRequests[0] - req0).toBe(40);
+    expect(m.stats.allocRequests[1] - req1).toBe(40);
+    m.sched.migrate(m.sched.current, 1);
+    for (const [pfn, order] of held) m.freePages(pfn, order);
+    expect(z.pcp[1].pgfree).toBe(120);
+    after = vmstat();
+    expect(after.get('pgfree')! - before.get('pgfree')!).toBe(120);
+    expect(z.pcp[1].pgfree).toBe(0);
+    m.checkInvariants();
+  });
+
   it('drains a batch to the buddy lists when the count reaches high, and high stays within [high_min, high_max]', () => {
     const m = Machine.boot({ mem: '256M', strict: true });
     const z = m.zones[1];
