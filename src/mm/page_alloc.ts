@@ -335,17 +335,17 @@ export class PageAlloc {
     const list = this.pcpLists[pi] + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
     const next = this.next;
     const pfn = next[list];
+    if (pfn === list) return NO_PAGE; // (a zone without managed pages has nothing on its lists)
     const pcp = this.pcpOf[pi];
     const zone = pcp.zone;
-    if (pfn === list || !zone.managed) return NO_PAGE;
     const highest = (g >> 3) & 7;
     if (order === 0) {
       // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
       const free = zone.freePages;
       const usable = free - Math.min(free, zone.nrFreeHighatomic);
-      const base = zone.watermarkBoost + zone.lowmemReserve[highest];
-      if (usable <= zone.watermark[WMARK_HIGH] + base && !zone.belowHigh) this.pcp.setBelowHigh(zone);
-      if (usable <= zone.watermark[WMARK_LOW] + base) return NO_PAGE;
+      const reserve = zone.lowmemReserve[highest];
+      if (usable <= zone.highWmark + reserve && !zone.belowHigh) this.pcp.setBelowHigh(zone);
+      if (usable <= zone.lowWmark + reserve) return NO_PAGE;
     } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
       return NO_PAGE;
     }

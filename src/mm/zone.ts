@@ -80,9 +80,15 @@ export class Zone {
   /** Free pages on the HIGHATOMIC lists (nr_free_highatomic) and pages reserved for it. */
   nrFreeHighatomic = 0;
   nrReservedHighatomic = 0;
-  /** _watermark[WMARK_MIN..WMARK_PROMO]. */
-  readonly watermark = [0, 0, 0, 0];
-  watermarkBoost = 0;
+  /** _watermark[WMARK_MIN..WMARK_PROMO]; set with setWatermarks. */
+  readonly watermark: readonly number[] = [0, 0, 0, 0];
+  private boost = 0;
+  /**
+   * low_wmark_pages() and high_wmark_pages() (_watermark + watermark_boost), kept current by setWatermarks and
+   * the watermarkBoost setter: the allocation fast path reads one field for each.
+   */
+  lowWmark = 0;
+  highWmark = 0;
   /** ZONE_BOOSTED_WATERMARK: a fallback boosted the marks; the next allocation wakes kswapd. */
   boostedWatermark = false;
   /** lowmem_reserve[highest_zoneidx]: pages kept back from allocations that could use a higher zone. */
@@ -104,7 +110,7 @@ export class Zone {
     this.present = present | 0;
     this.managed = managed | 0;
     this.freeBase = mm.allocListHeads(NR_PAGE_ORDERS * MIGRATE_TYPES);
-    this.lowmemReserve = new Array(nrZones).fill(0);
+    this.lowmemReserve = Array.from({ length: nrZones }, () => 0); // packed: no hole checks on the fast path
     this.pcp = [];
     for (let c = 0; c < nrCpus; c++) this.pcp.push(new PerCpuPages(this, mm.allocListHeads(NR_PCP_LISTS)));
   }
@@ -132,10 +138,30 @@ export class Zone {
     return this.watermark[WMARK_MIN] + this.watermarkBoost;
   }
   wmarkLow(): number {
-    return this.watermark[WMARK_LOW] + this.watermarkBoost;
+    return this.lowWmark;
   }
   wmarkHigh(): number {
-    return this.watermark[WMARK_HIGH] + this.watermarkBoost;
+    return this.highWmark;
+  }
+
+  /** watermark_boost: pages added to every mark after a fallback (boost_watermark), until kswapd resets it. */
+  get watermarkBoost(): number {
+    return this.boost;
+  }
+  set watermarkBoost(pages: number) {
+    this.boost = pages;
+    this.lowWmark = this.watermark[WMARK_LOW] + pages;
+    this.highWmark = this.watermark[WMARK_HIGH] + pages;
+  }
+
+  /** The zone's _watermark[], as __setup_per_zone_wmarks() computes them. */
+  setWatermarks(min: number, low: number, high: number, promo: number): void {
+    const w = this.watermark as number[];
+    w[WMARK_MIN] = min;
+    w[WMARK_LOW] = low;
+    w[WMARK_HIGH] = high;
+    w[WMARK_PROMO] = promo;
+    this.watermarkBoost = this.boost;
   }
   /** wmark_pages(zone, i). */
   wmark(i: number): number {
@@ -207,17 +233,11 @@ export function setupPerZoneWmarks(zones: Zone[], minFreeKbytes: number, waterma
   for (const z of zones) if (!isHighmemOrMovable(z.type)) lowmemPages += z.managed;
   for (const z of zones) {
     let tmp = lowmemPages ? Math.floor((pagesMin * z.managed) / lowmemPages) : 0;
-    if (isHighmemOrMovable(z.type)) {
-      // __GFP_HIGH and PF_MEMALLOC rarely need highmem or movable pages: cap their min small.
-      z.watermark[WMARK_MIN] = Math.min(128, Math.max(SWAP_CLUSTER_MAX, Math.floor(z.managed / 1024)));
-    } else {
-      z.watermark[WMARK_MIN] = tmp;
-    }
+    // __GFP_HIGH and PF_MEMALLOC rarely need highmem or movable pages: cap their min small.
+    const min = isHighmemOrMovable(z.type) ? Math.min(128, Math.max(SWAP_CLUSTER_MAX, Math.floor(z.managed / 1024))) : tmp;
     tmp = Math.max(tmp >> 2, multFrac(z.managed, watermarkScaleFactor, 10000));
     z.watermarkBoost = 0;
-    z.watermark[WMARK_LOW] = z.watermark[WMARK_MIN] + tmp;
-    z.watermark[WMARK_HIGH] = z.watermark[WMARK_LOW] + tmp;
-    z.watermark[WMARK_PROMO] = z.watermark[WMARK_HIGH] + tmp;
+    z.setWatermarks(min, min + tmp, min + 2 * tmp, min + 3 * tmp);
   }
 }
 
