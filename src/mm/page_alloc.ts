@@ -46,13 +46,12 @@ const {
   PG_FLAGS_MASK, PG_HEAD, PG_PFMEMALLOC, PG_TAIL, PG_RESERVED, PG_VCOMPOUND, PGTY_BUDDY, PGTY_HOLE, PGTY_MASK, PGTY_PCP, ZONE_MASK, ZONE_SHIFT,
 } = pageH;
 const { PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_MODEL_FS_LOCK, PF_MODEL_IO_PATH } = schedH;
-const { WMARK_MIN, WMARK_LOW, WMARK_HIGH } = zoneH;
+const { WMARK_MIN } = zoneH;
 
 /** The gfp bits the fast paths test. */
 const __GFP_DIRECT_RECLAIM = GFP.DIRECT_RECLAIM;
 const __GFP_KSWAPD_RECLAIM = GFP.KSWAPD_RECLAIM;
 const __GFP_ZERO = GFP.ZERO;
-const __GFP_COMP = GFP.COMP;
 /** The gfp bits gfpFast is indexed by: __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE. */
 const GFP_FAST_BITS = 0x1f;
 /** nopage_rs: warn_alloc's ratelimit (DEFAULT_RATELIMIT_INTERVAL 5 * HZ, DEFAULT_RATELIMIT_BURST 10). */
@@ -309,46 +308,41 @@ export class PageAlloc {
 
   /** __alloc_pages(): a block of 2^order pages, or NO_PAGE. */
   allocPages(gfp: number, order: number): number {
-    if (order <= PAGE_ALLOC_COSTLY_ORDER && order >= 0 && !(gfp & this.forceVirtualGfp)) {
-      const pfn = this.allocPcpFast(gfp, order);
+    // Order 0 first, through the fast path (CONFIG_VIRTUALIZE_ALWAYS virtualizes only order > 0).
+    if (order === 0) {
+      const pfn = this.allocPcpFast(gfp);
       if (pfn !== NO_PAGE) return pfn;
     }
     return this.allocPagesSlow(gfp, order);
   }
 
   /**
-   * The common case without the general machinery: a pcp order, no memalloc scope, nothing to report, and
-   * a non-empty list on this CPU in the preferred zone above its low mark. It decides before it changes
-   * anything (but the ZONE_BELOW_HIGH mark, which the general path sets the same way) and then does what
-   * the general path does (rmqueue_pcplist without a refill, the accounting of rmqueue, prep_new_page),
-   * written out here so that it compiles to one function without calls; otherwise it returns NO_PAGE.
-   * (It is too large for TurboFan to inline into a caller; the free path below is not.)
+   * The common case without the general machinery, for order 0 (most page allocations; orders 1..3 take
+   * the general path through the same per-CPU lists): no memalloc scope, nothing to report, and a non-empty
+   * list on this CPU in the preferred zone above its low mark. It decides before it changes anything (but
+   * the ZONE_BELOW_HIGH mark, which the general path sets the same way) and then does what the general path
+   * does (rmqueue_pcplist without a refill, the accounting of rmqueue, prep_new_page), written out here so
+   * that it compiles to one function without calls; otherwise it returns NO_PAGE.
    */
-  private allocPcpFast(gfp: number, order: number): number {
+  private allocPcpFast(gfp: number): number {
     const s = this.sched;
     if (s.current.flags & PF_FAST_EXCLUDED || (gfp & __GFP_DIRECT_RECLAIM && (s.preemptCount !== 0 || s.irqsDisabled))) return NO_PAGE;
     const g = this.gfpFast[gfp & GFP_FAST_BITS];
     if (g < 0) return NO_PAGE; // gfp_zone(): a bad combination of zone modifiers
-    const zi = g & 7;
     const mt = g >> 6;
-    const pi = zi * this.nrCpus + s.cpu;
-    const list = this.pcpLists[pi] + MIGRATE_PCPTYPES * order + mt; // order_to_pindex() of a low order
+    const pi = (g & 7) * this.nrCpus + s.cpu;
+    const list = this.pcpLists[pi] + mt; // order_to_pindex(mt, 0)
     const next = this.next;
     const pfn = next[list];
     if (pfn === list) return NO_PAGE; // (a zone without managed pages has nothing on its lists)
     const pcp = this.pcpOf[pi];
     const zone = pcp.zone;
-    const highest = (g >> 3) & 7;
-    if (order === 0) {
-      // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
-      const free = zone.freePages;
-      const usable = free - Math.min(free, zone.nrFreeHighatomic);
-      const reserve = zone.lowmemReserve[highest];
-      if (usable <= zone.highWmark + reserve && !zone.belowHigh) this.pcp.setBelowHigh(zone);
-      if (usable <= zone.lowWmark + reserve) return NO_PAGE;
-    } else if (!this.pcpFastWatermarkOk(zone, order, highest, ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM) | this.nofragFlags[highest])) {
-      return NO_PAGE;
-    }
+    // zone_watermark_fast()'s order-0 test, against the high mark (ZONE_BELOW_HIGH) and the low mark.
+    const free = zone.freePages;
+    const usable = free - Math.min(free, zone.nrFreeHighatomic);
+    const reserve = zone.lowmemReserve[(g >> 3) & 7];
+    if (usable <= zone.highWmark + reserve && !zone.belowHigh) this.pcp.setBelowHigh(zone);
+    if (usable <= zone.lowWmark + reserve) return NO_PAGE;
     this.clock.ns += ENTRY_COST_NS;
     // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot):
     // list_del() of the first entry, whose prev is the head.
@@ -356,32 +350,24 @@ export class PageAlloc {
     const n = next[pfn];
     next[list] = n;
     this.prev[n] = list;
-    pcp.count -= 1 << order;
+    pcp.count--;
     // rmqueue(): vm events (this CPU's: the request, pgalloc), NUMA statistics, and the kswapd wake a boosted
     // watermark asked for (the request's ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
-    pcp.allocs[order]++;
+    pcp.allocs[0]++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
-    // prep_new_page(): refcount 1, the pcp type and private cleared, the order recorded; then the rest.
+    // prep_new_page(): refcount 1, the pcp type and private cleared, the order (0) recorded; then the rest.
     this.refcount[pfn] = 1;
     this.priv[pfn] = 0;
-    this.flags[pfn] = (this.flags[pfn] & ZONE_MASK) | (order << ALLOC_ORDER_SHIFT);
-    if (gfp & (__GFP_ZERO | __GFP_COMP) || this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC)) this.prepNewPageRest(pfn, order, gfp, mt);
+    this.flags[pfn] &= ZONE_MASK;
+    if (gfp & __GFP_ZERO || this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC)) this.prepNewPageRest(pfn, gfp, mt);
     return pfn;
   }
 
-  /** The rest of prep_new_page() on the fast path: poison check, zeroing, the compound page, the trace. */
-  private prepNewPageRest(pfn: number, order: number, gfp: number, mt: number): void {
-    if (this.pagePoison) this.checkPoison(pfn, order);
-    if (gfp & __GFP_ZERO) this.mem.zero(pfn, 1 << order);
-    if (order && gfp & __GFP_COMP) prepCompoundPage(this.mm, pfn, order);
-    if (this.traceOn.mm_page_alloc) this.traceAlloc(pfn, order, gfp, mt);
-  }
-
-  /** The fast path's zone_watermark_fast() for orders 1..3: the high mark (ZONE_BELOW_HIGH), then the low mark. */
-  private pcpFastWatermarkOk(zone: Zone, order: number, highest: number, allocFlags: number): boolean {
-    const boost = zone.watermarkBoost;
-    if (!zone.belowHigh && !this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_HIGH] + boost, highest, allocFlags)) this.pcp.setBelowHigh(zone);
-    return this.zoneWatermarkFast(zone, order, zone.watermark[WMARK_LOW] + boost, highest, allocFlags);
+  /** The rest of prep_new_page() on the fast path: poison check, zeroing, the trace (order 0: never compound). */
+  private prepNewPageRest(pfn: number, gfp: number, mt: number): void {
+    if (this.pagePoison) this.checkPoison(pfn, 0);
+    if (gfp & __GFP_ZERO) this.mem.zero(pfn, 1);
+    if (this.traceOn.mm_page_alloc) this.traceAlloc(pfn, 0, gfp, mt);
   }
 
   private allocPagesSlow(gfp: number, order: number): number {
