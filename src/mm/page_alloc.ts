@@ -236,7 +236,7 @@ export class PageAlloc {
   private readonly pageblockOrder: number;
   /** Pages taken under ALLOC_NO_WATERMARKS get PG_pfmemalloc (3.6 on; policy reserves != none). */
   private readonly markPfmemalloc: boolean;
-  /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests skip the fast path. */
+  /** __GFP_VFALLBACK under CONFIG_VIRTUALIZE_ALWAYS (policy fallback=always): such requests of order > 0 go virtual. */
   private readonly forceVirtualGfp: number;
 
   constructor(d: PageAllocDeps) {
