@@ -68,13 +68,13 @@ const MAX_RECLAIM_RETRIES = 16;
 const NOFAIL_MAX_ROUNDS = 64;
 /** The model's bound on retries of a !__GFP_FS request the OOM killer may not help (the kernel: for ever). */
 const OOM_NOFS_MAX_ROUNDS = 16;
-/** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
 /** fastExtras bits. */
 const FAST_EXTRA_POISON = 1;
 const FAST_EXTRA_TRACE_ALLOC = 2;
 const FAST_EXTRA_TRACE_FREE = 4;
 /** Model-only FPI flag: free_unref_folios() freeing, which traces mm_page_free_batched, not mm_page_free. */
 const FPI_MODEL_BATCHED = 1 << 8;
+/** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
 const FAST_FREE_MASK = PG_HEAD | PG_TAIL | PG_RESERVED | PGTY_MASK | ALLOC_ORDER_MASK;
 /** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
 export const PAGE_POISON = 0xaa;
@@ -353,7 +353,7 @@ export class PageAlloc {
     pcp.count--;
     // rmqueue(): vm events (this CPU's: the request, pgalloc), NUMA statistics, and the kswapd wake a boosted
     // watermark asked for (the request's ALLOC_KSWAPD is its __GFP_KSWAPD_RECLAIM, bit for bit).
-    pcp.allocs[0]++;
+    pcp.nrAlloc++;
     if (gfp & __GFP_KSWAPD_RECLAIM && zone.boostedWatermark) this.wakeKswapdBoosted(zone);
     // prep_new_page(): refcount 1, the pcp type and private cleared, the order (0) recorded; then the rest.
     this.refcount[pfn] = 1;

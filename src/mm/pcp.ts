@@ -57,22 +57,18 @@ export class Pcp {
   }
 
   /**
-   * all_vm_events() with fold_vm_numa_events()'s effect: add every CPU's fast-path counts (PerCpuPages.allocs,
+   * all_vm_events() with fold_vm_numa_events()'s effect: add every CPU's fast-path counts (PerCpuPages.nrAlloc,
    * pgfree) to the zone-wide counters and clear them. Machine calls this before anyone reads the counters.
    */
   foldVmEvents(): void {
     const { stats, events } = this;
     for (const zone of this.buddy.zones) {
       for (const pcp of zone.pcp) {
-        const allocs = pcp.allocs;
-        for (let order = 0; order < allocs.length; order++) {
-          const n = allocs[order];
-          if (n === 0) continue;
-          stats.allocRequests[order] += n;
-          events.pgalloc[zone.idx] += n * 2 ** order;
-          zone.vmNumaHit += n;
-          allocs[order] = 0;
-        }
+        const n = pcp.nrAlloc;
+        stats.allocRequests[0] += n;
+        events.pgalloc[zone.idx] += n;
+        zone.vmNumaHit += n;
+        pcp.nrAlloc = 0;
         events.pgfree += pcp.pgfree;
         pcp.pgfree = 0;
       }

@@ -46,11 +46,12 @@ export class PerCpuPages {
   flags = 0;
   /**
    * This CPU's share of its zone's vm events and NUMA counters (the kernel's per-CPU vm_event_states and
-   * per_cpu_zonestats): the allocations the fast path served, by order, and the pages freed onto the lists.
-   * Pcp.foldVmEvents() sums them into VmEvents and ModelStats when they are read, as all_vm_events() sums
-   * the CPUs' counters; the fast paths then count with one increment on an object they already hold.
+   * per_cpu_zonestats): the order-0 allocations the fast path served (each a request, a pgalloc and a
+   * numa_hit), and the pages the fast path freed onto the lists (pgfree). Pcp.foldVmEvents() sums them into
+   * VmEvents and ModelStats when those are read, as all_vm_events() sums the CPUs' counters; the fast paths
+   * then count with one increment on an object they already hold.
    */
-  readonly allocs: number[] = [0, 0, 0, 0];
+  nrAlloc = 0;
   pgfree = 0;
   /** The zone these lists belong to (the kernel reaches it from the caller; the model keeps it at hand). */
   readonly zone: Zone;
@@ -96,7 +97,7 @@ export class Zone {
   readonly pcp: PerCpuPages[];
   /** ZONE_BELOW_HIGH: free pages fell under the high watermark since the last check (pcp high tuning). */
   belowHigh = false;
-  /** The zone-wide NUMA_HIT count (zone->vm_numa_event); the CPUs' shares are in PerCpuPages.allocs. */
+  /** The zone-wide NUMA_HIT count (zone->vm_numa_event); the CPUs' shares are in PerCpuPages.nrAlloc. */
   vmNumaHit = 0;
 
   constructor(mm: MemMap, idx: number, type: ZoneType, startPfn: number, spanned: number, present: number,
@@ -118,7 +119,7 @@ export class Zone {
   /** zone_numa_event_state(NUMA_HIT): allocation requests this zone served (vmstat numa_hit, numa_local). */
   get numaHit(): number {
     let n = this.vmNumaHit;
-    for (const pcp of this.pcp) for (const a of pcp.allocs) n += a;
+    for (const pcp of this.pcp) n += pcp.nrAlloc;
     return n;
   }
 
