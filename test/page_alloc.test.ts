@@ -213,7 +213,7 @@ describe('migratetype fallback', () => {
     const block = freeMaxBlock(m, z);
     emptyZone(m, m.zones[0]);
     emptyZone(m, z);
-    z.watermark.fill(0);
+    z.setWatermarks(0, 0, 0, 0);
     m.buddy.setPageblockMigratetype(block, mt);
     for (const [off, n] of runs) place(m, block + off, n);
     m.trace.enable(['mm_page_alloc_extfrag']);
@@ -268,7 +268,7 @@ describe('migratetype fallback', () => {
     const b = a + 512;
     emptyZone(m, m.zones[0]);
     emptyZone(m, z);
-    z.watermark.fill(0);
+    z.setWatermarks(0, 0, 0, 0);
     m.buddy.setPageblockMigratetype(a, MIGRATE_MOVABLE);
     m.buddy.setPageblockMigratetype(b, MIGRATE_RECLAIMABLE);
     place(m, a, 8);
