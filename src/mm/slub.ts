@@ -485,7 +485,7 @@ export class Slub {
    * does not check pfmemalloc), else ___slab_alloc().
    */
   slabAlloc(s: KmemCache, gfp: number): number {
-    const cpu = this.sched.current.cpu;
+    const cpu = this.sched.cpu; // smp_processor_id()
     const obj = s.cpuFreelist[cpu];
     if (obj !== 0 && !this.strictReserve) {
       // get_freepointer() of a direct-map object (a virtual slab's goes the general way).
@@ -677,7 +677,7 @@ export class Slub {
 
   /** slab_free() when the caller already knows the object's slab (kfree() looked it up). */
   slabFreeOn(s: KmemCache, slab: number, obj: number): void {
-    const cpu = this.sched.current.cpu;
+    const cpu = this.sched.cpu;
     if (slab === s.cpuSlab[cpu] && !s.debug) {
       const phys = obj + s.offset - this.pageOffset;
       if (phys < this.directMapBytes) {
