@@ -162,7 +162,7 @@ export class Zone {
     w[WMARK_LOW] = low;
     w[WMARK_HIGH] = high;
     w[WMARK_PROMO] = promo;
-    this.watermarkBoost = this.boost;
+    this.watermarkBoost = this.boost; // re-derives lowWmark and highWmark
   }
   /** wmark_pages(zone, i). */
   wmark(i: number): number {
