@@ -24,6 +24,18 @@ const chromiumTool: Tool = existsSync(CHROMIUM)
   ? { ok: true, why: '' }
   : { ok: false, why: `${CHROMIUM} is missing; install it with: apt-get install -y chromium` };
 
+/** Serve the page's own file:// URLs and refuse the rest, recording what was asked for (a report is self-contained). */
+async function offline(page: import('playwright-core').Page): Promise<string[]> {
+  const network: string[] = [];
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith('file:')) return route.continue();
+    network.push(url);
+    return route.abort();
+  });
+  return network;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'mmlab-html-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -126,15 +138,9 @@ describe('mmlab run --html', () => {
         for (const file of [mixedFile, compareFile]) {
           const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
           const errors: string[] = [];
-          const network: string[] = [];
           page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
           page.on('pageerror', (e) => errors.push(String(e)));
-          await page.route('**/*', (route) => {
-            const url = route.request().url();
-            if (url.startsWith('file:')) return route.continue();
-            network.push(url);
-            return route.abort();
-          });
+          const network = await offline(page);
           await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
           expect(await page.title()).toMatch(/^mmlab run (mixed|fallback)$/);
           expect(await page.locator('h1').textContent()).toBe(await page.title());
@@ -198,13 +204,7 @@ describe('mmlab run --html', () => {
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
       try {
         const page = await browser.newPage();
-        const network: string[] = [];
-        await page.route('**/*', (route) => {
-          const url = route.request().url();
-          if (url.startsWith('file:')) return route.continue();
-          network.push(url);
-          return route.abort();
-        });
+        const network = await offline(page);
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
         expect(await page.title()).toBe(`mmlab replay ${trace}`);
         const heatmaps = page.locator('svg.plot.heatmap');
