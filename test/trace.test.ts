@@ -145,6 +145,23 @@ describe('tracepoints match the kernel\'s format files', () => {
     expect(cols(model)).toEqual(cols(real));
   });
 
+  it('switching events on and off reaches the fast paths at once; an unknown name switches nothing', () => {
+    const m2 = Machine.boot({ mem: '32M' });
+    const pfn = m2.allocPages(GFP.KERNEL, 0);
+    m2.freePages(pfn, 0);
+    expect(() => m2.trace.enable(['mm_page_alloc', 'mm_page_bogus'])).toThrow(/unknown event 'mm_page_bogus'/);
+    expect(m2.trace.on.mm_page_alloc).toBe(false);
+    expect(m2.allocPages(GFP.KERNEL, 0)).toBe(pfn); // the order-0 fast path, untraced
+    expect(m2.trace.lines).toHaveLength(0);
+    m2.trace.enable(['mm_page_alloc', 'mm_page_free']);
+    m2.freePages(pfn, 0);
+    expect(m2.allocPages(GFP.KERNEL, 0)).toBe(pfn);
+    expect(m2.trace.lines.map((l) => l.split(': ')[1])).toEqual(['mm_page_free', 'mm_page_alloc']);
+    m2.trace.enable('all', false);
+    m2.freePages(pfn, 0);
+    expect(m2.trace.lines).toHaveLength(2);
+  });
+
   it('a failed allocation prints a NULL page and pfn 0', () => {
     const fail = m.trace.lines.filter((l) => / mm_page_alloc: .*order=11 /.test(l));
     expect(fail).toHaveLength(0); // order > MAX_PAGE_ORDER is refused before the tracepoint, as in the kernel

@@ -41,7 +41,12 @@ export const FALLBACKS: readonly (readonly number[])[] = [
   [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // RECLAIMABLE
 ];
 
-export const PB_MIGRATETYPE_MASK = 0x7;
+const PB_MIGRATETYPE_MASK = 0x7;
+
+/** get_pfnblock_migratetype() over the bitmap itself, for a hot path that holds it (one load less than via Buddy). */
+export function pageblockMigratetype(pageblockFlags: Uint8Array, pageblockOrder: number, pfn: number): number {
+  return pageblockFlags[pfn >>> pageblockOrder] & PB_MIGRATETYPE_MASK;
+}
 /** vm.watermark_boost_factor default, in ten-thousandths of the high mark. */
 const WATERMARK_BOOST_FACTOR = 15000;
 export const PB_MIGRATE_SKIP = 0x8;
@@ -83,7 +88,7 @@ export class Buddy {
   // --- pageblocks ---------------------------------------------------------------------------------
 
   getPageblockMigratetype(pfn: number): number {
-    return this.pageblockFlags[pfn >>> this.pageblockOrder] & PB_MIGRATETYPE_MASK;
+    return pageblockMigratetype(this.pageblockFlags, this.pageblockOrder, pfn);
   }
 
   setPageblockMigratetype(pfn: number, mt: number): void {

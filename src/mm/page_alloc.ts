@@ -39,7 +39,7 @@ const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCP
 const {
   ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
   ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, FPI_NONE, FPI_TO_TAIL,
-  PB_MIGRATETYPE_MASK,
+  pageblockMigratetype,
 } = buddyH;
 const {
   ALLOC_ORDER_MASK, ALLOC_ORDER_SHIFT, MAX_PAGE_ORDER, NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE,
@@ -341,8 +341,8 @@ export class PageAlloc {
     const free = zone.freePages;
     const usable = free - Math.min(free, zone.nrFreeHighatomic);
     const reserve = zone.lowmemReserve[(g >> 3) & 7];
-    if (usable <= zone.highWmark + reserve && !zone.belowHigh) this.pcp.setBelowHigh(zone);
-    if (usable <= zone.lowWmark + reserve) return NO_PAGE;
+    if (usable <= zone.wmarkHigh() + reserve && !zone.belowHigh) this.pcp.setBelowHigh(zone);
+    if (usable <= zone.wmarkLow() + reserve) return NO_PAGE;
     this.clock.ns += ENTRY_COST_NS;
     // rmqueue_pcplist(): shrink the batch the next frees will drain, and take the list's head (cache-hot):
     // list_del() of the first entry, whose prev is the head.
@@ -853,7 +853,7 @@ export class PageAlloc {
     if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order & 3) === order &&
         this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
         (this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_FREE)) === 0) {
-      const mt = this.pageblockFlags[pfn >>> this.pageblockOrder] & PB_MIGRATETYPE_MASK; // get_pageblock_migratetype()
+      const mt = pageblockMigratetype(this.pageblockFlags, this.pageblockOrder, pfn);
       if (mt <= MIGRATE_RECLAIMABLE) {
         this.clock.ns += ENTRY_COST_NS;
         this.refcount[pfn] = 0;
@@ -864,7 +864,7 @@ export class PageAlloc {
         const pcp = this.pcpOf[pi];
         pcp.pgfree += 1 << order; // this CPU's PGFREE
         const pindex = MIGRATE_PCPTYPES * order + mt; // order_to_pindex()
-        this.pcp.freeUnrefPageCommit(zi, pcp, pfn, this.pcpLists[pi] + pindex, pindex, order);
+        this.pcp.freeUnrefPageCommit(pcp, pfn, this.pcpLists[pi] + pindex, pindex, order);
         return;
       }
     }

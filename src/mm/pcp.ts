@@ -176,7 +176,7 @@ export class Pcp {
     mm.private_[pfn] = order;
     const pcp = zone.pcp[cpu];
     const pindex = this.orderToPindex(mt, order);
-    this.freeUnrefPageCommit(zone.idx, pcp, pfn, pcp.lists + pindex, pindex, order);
+    this.freeUnrefPageCommit(pcp, pfn, pcp.lists + pindex, pindex, order);
   }
 
   /**
@@ -184,7 +184,7 @@ export class Pcp {
    * and drain a batch when over high. The caller has marked the page as on a pcp list (PGTY_PCP, private =
    * order).
    */
-  freeUnrefPageCommit(zoneIdx: number, pcp: PerCpuPages, pfn: number, list: number, pindex: number, order: number): void {
+  freeUnrefPageCommit(pcp: PerCpuPages, pfn: number, list: number, pindex: number, order: number): void {
     pcp.allocFactor >>= 1;
     listAddOn(this.next, this.prev, pfn, list);
     const count = (pcp.count += 1 << order);
@@ -197,7 +197,7 @@ export class Pcp {
     // Below high, above the zone's high mark and high within range: nr_pcp_high() would change nothing.
     const high = pcp.high;
     if (!freeHigh && count < high && !pcp.zone.belowHigh && high >= pcp.highMin && high <= pcp.highMax) return;
-    this.freeHighCommit(zoneIdx, pcp, pindex, batch, freeHigh);
+    this.freeHighCommit(pcp, pindex, batch, freeHigh);
   }
 
   /**
@@ -211,8 +211,8 @@ export class Pcp {
   }
 
   /** The rest of free_unref_page_commit(): nr_pcp_high(), and a drain when the list is over it. */
-  private freeHighCommit(zoneIdx: number, pcp: PerCpuPages, pindex: number, batch: number, freeHigh: boolean): void {
-    const zone = this.buddy.zones[zoneIdx];
+  private freeHighCommit(pcp: PerCpuPages, pindex: number, batch: number, freeHigh: boolean): void {
+    const zone = pcp.zone;
     const high = this.nrPcpHigh(pcp, zone, batch, freeHigh);
     if (pcp.count >= high) {
       this.freePcppagesBulk(zone, this.nrPcpFree(pcp, batch, high, freeHigh), pcp, pindex);

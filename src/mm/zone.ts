@@ -86,10 +86,10 @@ export class Zone {
   private boost = 0;
   /**
    * low_wmark_pages() and high_wmark_pages() (_watermark + watermark_boost), kept current by setWatermarks and
-   * the watermarkBoost setter: the allocation fast path reads one field for each.
+   * the watermarkBoost setter, so that wmarkLow()/wmarkHigh() on the allocation fast path are one load each.
    */
-  lowWmark = 0;
-  highWmark = 0;
+  private lowMark = 0;
+  private highMark = 0;
   /** ZONE_BOOSTED_WATERMARK: a fallback boosted the marks; the next allocation wakes kswapd. */
   boostedWatermark = false;
   /** lowmem_reserve[highest_zoneidx]: pages kept back from allocations that could use a higher zone. */
@@ -139,10 +139,10 @@ export class Zone {
     return this.watermark[WMARK_MIN] + this.watermarkBoost;
   }
   wmarkLow(): number {
-    return this.lowWmark;
+    return this.lowMark;
   }
   wmarkHigh(): number {
-    return this.highWmark;
+    return this.highMark;
   }
 
   /** watermark_boost: pages added to every mark after a fallback (boost_watermark), until kswapd resets it. */
@@ -151,8 +151,8 @@ export class Zone {
   }
   set watermarkBoost(pages: number) {
     this.boost = pages;
-    this.lowWmark = this.watermark[WMARK_LOW] + pages;
-    this.highWmark = this.watermark[WMARK_HIGH] + pages;
+    this.lowMark = this.watermark[WMARK_LOW] + pages;
+    this.highMark = this.watermark[WMARK_HIGH] + pages;
   }
 
   /** The zone's _watermark[], as __setup_per_zone_wmarks() computes them. */
@@ -162,7 +162,7 @@ export class Zone {
     w[WMARK_LOW] = low;
     w[WMARK_HIGH] = high;
     w[WMARK_PROMO] = promo;
-    this.watermarkBoost = this.boost; // re-derives lowWmark and highWmark
+    this.watermarkBoost = this.boost; // re-derives the low and high marks
   }
   /** wmark_pages(zone, i). */
   wmark(i: number): number {

@@ -59,10 +59,10 @@ export class TraceBuffer {
 
   enable(events: readonly string[] | 'all', on = true): void {
     const list = events === 'all' ? TRACE_EVENTS : events;
-    for (const e of list) {
-      if (!(e in this.on)) throw new Error(`trace: unknown event '${e}' (expected one of ${TRACE_EVENTS.join(', ')})`);
-      (this.on as Record<TraceEvent, boolean>)[e as TraceEvent] = on;
-    }
+    // All names checked before any switch changes: a bad one changes nothing.
+    const bad = list.find((e) => !(e in this.on));
+    if (bad !== undefined) throw new Error(`trace: unknown event '${bad}' (expected one of ${TRACE_EVENTS.join(', ')})`);
+    for (const e of list) (this.on as Record<TraceEvent, boolean>)[e as TraceEvent] = on;
     for (const fn of this.toggled) fn();
   }
 
