@@ -353,7 +353,8 @@ describe('per-CPU lists', () => {
     expect(m.stats.allocRequests[1] - req1).toBe(40);
     m.sched.migrate(m.sched.current, 1);
     for (const [pfn, order] of held) m.freePages(pfn, order);
-    expect(z.pcp[1].pgfree).toBe(120);
+    // The order-0 frees took the fast path and count on the new CPU's share; the order-1 ones the general path.
+    expect(z.pcp[1].pgfree).toBe(40);
     after = vmstat();
     expect(after.get('pgfree')! - before.get('pgfree')!).toBe(120);
     expect(z.pcp[1].pgfree).toBe(0);

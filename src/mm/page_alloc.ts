@@ -35,7 +35,7 @@ import type { Clock } from './clock.js';
 // The imported constants as module-level consts: TurboFan folds a module's own consts (and the fields of a
 // constant object such as GFP) into the code, but reads an imported binding from its module cell, with a
 // check for the temporal dead zone, at every use; on the fast paths that adds up.
-const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE } = gfpH;
+const { GFP, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_HIGHATOMIC, MIGRATE_RECLAIMABLE } = gfpH;
 const {
   ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_WMARK_HIGH, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT,
   ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN, FPI_NONE, FPI_TO_TAIL,
@@ -72,6 +72,10 @@ const OOM_NOFS_MAX_ROUNDS = 16;
 const FAST_EXTRA_POISON = 1;
 const FAST_EXTRA_TRACE_ALLOC = 2;
 const FAST_EXTRA_TRACE_FREE = 4;
+/** What the free fast path leaves to the general path. */
+const FAST_EXTRA_FREE = FAST_EXTRA_POISON | FAST_EXTRA_TRACE_FREE;
+/** What the allocation fast path hands to prepNewPageRest(). */
+const FAST_EXTRA_ALLOC = FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC;
 /** Model-only FPI flag: free_unref_folios() freeing, which traces mm_page_free_batched, not mm_page_free. */
 const FPI_MODEL_BATCHED = 1 << 8;
 /** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
@@ -359,7 +363,7 @@ export class PageAlloc {
     this.refcount[pfn] = 1;
     this.priv[pfn] = 0;
     this.flags[pfn] &= ZONE_MASK;
-    if (gfp & __GFP_ZERO || this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC)) this.prepNewPageRest(pfn, gfp, mt);
+    if (gfp & __GFP_ZERO || this.fastExtras & FAST_EXTRA_ALLOC) this.prepNewPageRest(pfn, gfp, mt);
     return pfn;
   }
 
@@ -843,33 +847,40 @@ export class PageAlloc {
    * the first page of a non-compound block, the rest of the block is freed now and the first page later.
    */
   freePages(pfn: number, order: number): void {
-    // The common case: the last reference to a clean, non-compound block of a pcp order from a pcp pageblock
-    // type, nothing traced or poisoned. free_pages_prepare() and free_frozen_pages() in one place: the page
-    // goes straight to its pcp state (PGTY_PCP, private = order), then free_unref_page_commit().
-    // This path and what it calls stay small in bytecode so that TurboFan can inline all of it into the
-    // caller's loop (its budget is some 900 bytes of bytecode per optimized function).
-    const f = this.flags[pfn];
-    // (order & 3) === order: an integer in 0..PAGE_ALLOC_COSTLY_ORDER (3).
-    if ((pfn >>> 0) === pfn && pfn < this.nrPages && (order & 3) === order &&
-        this.refcount[pfn] === 1 && (f & FAST_FREE_MASK) === order << ALLOC_ORDER_SHIFT && this.mapping[pfn] === 0 &&
-        (this.fastExtras & (FAST_EXTRA_POISON | FAST_EXTRA_TRACE_FREE)) === 0) {
-      const mt = pageblockMigratetype(this.pageblockFlags, this.pageblockOrder, pfn);
-      if (mt <= MIGRATE_RECLAIMABLE) {
-        this.clock.ns += ENTRY_COST_NS;
-        this.refcount[pfn] = 0;
-        this.flags[pfn] = (f & ZONE_MASK) | PGTY_PCP;
-        this.priv[pfn] = order;
-        const zi = (f & ZONE_MASK) >>> ZONE_SHIFT;
-        const pi = zi * this.nrCpus + this.sched.cpu;
-        const pcp = this.pcpOf[pi];
-        pcp.pgfree += 1 << order; // this CPU's PGFREE
-        const pindex = MIGRATE_PCPTYPES * order + mt; // order_to_pindex()
-        this.pcp.freeUnrefPageCommit(pcp, pfn, this.pcpLists[pi] + pindex, pindex, order);
-        return;
-      }
-    }
-    // Anything else, HIGHATOMIC and isolated pageblocks included, through the general path.
-    this.freePagesSlow(pfn, order);
+    if (order !== 0 || !this.freePcpFast(pfn)) this.freePagesSlow(pfn, order);
+  }
+
+  /**
+   * The common case, order 0 as on the allocation fast path: the last reference to a clean page from a pcp
+   * pageblock type, nothing traced or poisoned. free_pages_prepare() and free_frozen_pages() in one place: the
+   * page goes straight to its pcp state (PGTY_PCP, private = order 0), then free_unref_page_commit(); false,
+   * and nothing changed, for anything else (orders 1..3 and HIGHATOMIC or isolated pageblocks included), which
+   * takes the general path.
+   *
+   * Why apart from freePages(): TurboFan inlines a loop's calls, the most frequent first, within 920 bytes of
+   * bytecode per optimized function, counting a candidate at 1.2x its bytecode plus what its own optimized
+   * code inlined. With the general path in the same function, that code could include freePagesSlow() (after
+   * boot's frees, say), and a loop of alloc+free pairs whose alloc_pages() TurboFan happened to take first
+   * then had no budget left for the free: a call per free, some 5 ns more per pair, in about one process in
+   * three. Apart, this path's own code inlines free_unref_page_commit() only: about 1.2 x (300 + 340) bytes,
+   * which fits beside the loop's other calls (about 110 bytes) in either order.
+   */
+  private freePcpFast(pfn: number): boolean {
+    const flags = this.flags;
+    const f = flags[pfn];
+    if ((pfn >>> 0) !== pfn || pfn >= this.nrPages || this.refcount[pfn] !== 1 || (f & FAST_FREE_MASK) !== 0 ||
+        this.mapping[pfn] !== 0 || (this.fastExtras & FAST_EXTRA_FREE) !== 0) return false;
+    const mt = pageblockMigratetype(this.pageblockFlags, this.pageblockOrder, pfn);
+    if (mt > MIGRATE_RECLAIMABLE) return false;
+    this.clock.ns += ENTRY_COST_NS;
+    this.refcount[pfn] = 0;
+    flags[pfn] = (f & ZONE_MASK) | PGTY_PCP;
+    this.priv[pfn] = 0;
+    const pi = ((f & ZONE_MASK) >>> ZONE_SHIFT) * this.nrCpus + this.sched.cpu;
+    const pcp = this.pcpOf[pi];
+    pcp.pgfree++; // this CPU's PGFREE
+    this.pcp.freeUnrefPageCommit(pcp, pfn, this.pcpLists[pi] + mt, mt, 0); // order_to_pindex(mt, 0) is mt
+    return true;
   }
 
   private freePagesSlow(pfn: number, order: number): void {
