@@ -8,6 +8,11 @@
  * change in the host's load (other processes on a shared machine) falls on all tasks alike and the ratios
  * between them stay meaningful. A task's figure is the median nanoseconds per operation over its samples,
  * with the quartiles as the spread.
+ *
+ * A task may have several like instances (machines booted alike, pools made alike): its samples then go
+ * round-robin over them, and its median is over all of them. The same loop over the same state can run at
+ * different speeds in objects that only differ in where the heap put them (see LAYOUTS in index.ts); spread
+ * over instances, a figure is the typical placement's, not the one placement a single object drew.
  */
 
 export interface Measurement {
@@ -22,12 +27,16 @@ export interface Measurement {
   /** Samples taken and operations in each (the last sample's count for variable-count workloads). */
   samples: number;
   opsPerSample: number;
+  /** With several instances: each instance's median, in instance order. */
+  instanceNs?: number[];
 }
 
 export interface Task {
   id: string;
-  /** Perform about `iters` units of work; return the number of operations done. */
-  run: (iters: number) => number;
+  /** Perform about `iters` units of work on instance `instance` (0 .. instances - 1); return the number of operations done. */
+  run: (iters: number, instance: number) => number;
+  /** Like instances to spread the samples over (default 1). */
+  instances?: number;
 }
 
 export interface MeasureOptions {
@@ -52,18 +61,22 @@ const SAMPLES_PER_BUDGET = 25;
 
 export function measureAll(tasks: readonly Task[], opts: MeasureOptions): Map<string, Measurement> {
   const budgetNs = opts.budgetMs * 1e6;
-  const minSamples = opts.minSamples ?? 7;
+  const instances = tasks.map((t) => t.instances ?? 1);
+  const maxInstances = Math.max(1, ...instances);
+  // At least two samples from every instance.
+  const minRounds = Math.max(opts.minSamples ?? 7, 2 * maxInstances);
   const sampleNs = Math.max(10e6, budgetNs / SAMPLES_PER_BUDGET);
   const iters: number[] = [];
   const t0 = now();
-  // Calibrate each task: double until one call takes >= 10 ms, then scale to one sample's length.
+  // Calibrate each task (on its first instance): double until one call takes >= 10 ms, then scale to one
+  // sample's length.
   for (const t of tasks) {
     opts.progress?.(`calibrating ${t.id}`);
     let n = 1;
     let dt = 0;
     for (;;) {
       const a = now();
-      t.run(n);
+      t.run(n, 0);
       dt = now() - a;
       if (dt >= Math.min(10e6, sampleNs)) break;
       n *= 2;
@@ -71,26 +84,28 @@ export function measureAll(tasks: readonly Task[], opts: MeasureOptions): Map<st
     iters.push(Math.max(1, Math.round((n * sampleNs) / Math.max(dt, 1))));
   }
   // Warm-up: every task again, round-robin, so that each has seen the code paths the others exercise
-  // (a deoptimisation caused by a later task then happens here, not in the middle of the samples).
-  for (let r = 0; r < 3; r++) for (let i = 0; i < tasks.length; i++) tasks[i].run(iters[i]);
-  const perOp: number[][] = tasks.map(() => []);
+  // (a deoptimisation caused by a later task then happens here, not in the middle of the samples), and every
+  // instance has run once.
+  for (let r = 0; r < Math.max(3, maxInstances); r++) for (let i = 0; i < tasks.length; i++) tasks[i].run(iters[i], r % instances[i]);
+  const perOp: number[][][] = tasks.map((_, i) => Array.from({ length: instances[i] }, () => []));
   const lastOps: number[] = tasks.map(() => 0);
   const endNs = t0 + budgetNs * tasks.length;
   for (let round = 0; round < 1000; round++) {
-    if (round >= minSamples && now() >= endNs) break;
+    if (round >= minRounds && now() >= endNs) break;
     if (round % 5 === 0) opts.progress?.(`sampling, round ${round + 1}`);
     for (let i = 0; i < tasks.length; i++) {
+      const k = round % instances[i];
       const a = now();
-      const ops = tasks[i].run(iters[i]);
+      const ops = tasks[i].run(iters[i], k);
       const b = now();
       if (ops <= 0) throw new Error(`measure: ${tasks[i].id} did no operations`);
-      perOp[i].push((b - a) / ops);
+      perOp[i][k].push((b - a) / ops);
       lastOps[i] = ops;
     }
   }
   const out = new Map<string, Measurement>();
   tasks.forEach((t, i) => {
-    const xs = perOp[i].sort((a, b) => a - b);
+    const xs = perOp[i].flat().sort((a, b) => a - b);
     const med = quantile(xs, 0.5);
     out.set(t.id, {
       nsPerOp: med,
@@ -100,6 +115,7 @@ export function measureAll(tasks: readonly Task[], opts: MeasureOptions): Map<st
       p75Ns: quantile(xs, 0.75),
       samples: xs.length,
       opsPerSample: lastOps[i],
+      ...(instances[i] > 1 ? { instanceNs: perOp[i].map(median) } : {}),
     });
   });
   return out;

@@ -27,6 +27,9 @@
  * Trace figures (bench/replay.ts): trace.parse (TraceParser.parseBytes) and trace.parse_replay.{pages,slab,all}
  * (parse and Replayer.step on a fresh machine of the size the trace implies) over 200,000 events of a real
  * capture when /tmp/mmlab-captures/ls/trace.txt.gz (or $MMLAB_BENCH_TRACE) exists, else of the model's own trace.
+ * The pair figures (page_alloc order 0 and 3, slab kmalloc and cache, and every baseline) each take their
+ * samples over LAYOUTS instances built alike, because where the heap puts an instance's hot objects changes
+ * its speed (see LAYOUTS); the table gives the range of the instances' medians, the JSON each one (instanceNs).
  * Ratios against the
  * acceptance targets are printed as PASS/FAIL, but the exit status is 0 either way: the figures are tracked,
  * not gated. JSON keys are stable; later figures are added as new keys.
@@ -89,6 +92,16 @@ function fail(msg: string): never {
 const PAGE_MACHINE = { arch: 'x86_64', mem: '4G' } as const;
 const BOOT_MACHINE = { arch: 'x86_64', mem: '64G' } as const;
 const BOOT_RUNS = 5;
+/**
+ * Instances per figure. The same loop over the same model state runs at different speeds on machines booted
+ * alike: each machine's hot objects (PageAlloc, zones, per_cpu_pages, the mem_map arrays and their headers)
+ * land wherever V8's heap and malloc put them, and some placements run 15-60% slower (L1 conflicts between
+ * hot cache lines; on this project's AMD EPYC host about one 4G machine in seven, persistently for that
+ * machine). A figure on one machine would report whichever placement it drew; so the pair figures, model and
+ * baseline alike, take their samples round-robin over this many instances built alike, and report the median
+ * over all of them, with each instance's median in the JSON (instanceNs) and its range in the table.
+ */
+const LAYOUTS = 5;
 const OUTSTANDING = 256;
 const MIXED_SEED = 0x6d6d6c62;
 const MIXED_TARGET = 2000;
@@ -550,7 +563,7 @@ async function main(): Promise<void> {
     if (!opts.json) process.stderr.write(`  ${s}\n`);
   };
 
-  // Every mmlab figure gets its own freshly booted 4G machine, checked after the run.
+  // Every mmlab figure gets its own freshly booted 4G machines (LAYOUTS of them), checked after the run.
   const tasks: Task[] = [];
   const after: (() => void)[] = [];
   let nrCpus = 0;
@@ -561,14 +574,19 @@ async function main(): Promise<void> {
     after.push(() => verify(m, free0, what));
     return m;
   };
+  const layouts = <T>(make: (k: number) => T): T[] => Array.from({ length: LAYOUTS }, (_, k) => make(k));
 
   // 1, 2: order-0 and order-3 through the pcp lists.
   for (const order of [0, 3]) {
-    const m1 = pageMachine(`order-${order} bare`);
-    tasks.push({ id: `page_alloc.order${order}.bare`, run: order === 0 ? (it) => mmBareOrder0(m1, it) : (it) => mmBare(m1, order, it) });
-    const m2 = pageMachine(`order-${order} outstanding`);
+    const m1 = layouts((k) => pageMachine(`order-${order} bare, machine ${k}`));
+    tasks.push({
+      id: `page_alloc.order${order}.bare`,
+      instances: LAYOUTS,
+      run: order === 0 ? (it, k) => mmBareOrder0(m1[k], it) : (it, k) => mmBare(m1[k], order, it),
+    });
+    const m2 = layouts((k) => pageMachine(`order-${order} outstanding, machine ${k}`));
     const held = new Int32Array(OUTSTANDING);
-    tasks.push({ id: `page_alloc.order${order}.outstanding${OUTSTANDING}`, run: (it) => mmOutstanding(m2, order, held, it) });
+    tasks.push({ id: `page_alloc.order${order}.outstanding${OUTSTANDING}`, instances: LAYOUTS, run: (it, k) => mmOutstanding(m2[k], order, held, it) });
   }
 
   // 3: mixed orders, random lifetimes, ~2000 outstanding (filled to the steady state before timing).
@@ -582,23 +600,23 @@ async function main(): Promise<void> {
   while (mixed.n < MIXED_TARGET) mixedSteps(mixed, MIXED_TARGET);
   tasks.push({ id: 'page_alloc.mixed', run: (it) => mixedSteps(mixed, it) });
 
-  // 5: baselines.
-  const stack = new Int32Array(RAW_STACK);
-  for (let i = 0; i < RAW_STACK; i++) stack[i] = i;
+  // 5: baselines, over LAYOUTS instances each as the model's figures.
+  const stacks = layouts(() => Int32Array.from({ length: RAW_STACK }, (_, i) => i));
   const rawHeld = new Int32Array(OUTSTANDING);
-  const freeList = new RawFreeList(RAW_STACK);
+  const freeLists = layouts(() => new RawFreeList(RAW_STACK));
   const flHeld = new Int32Array(OUTSTANDING);
-  tasks.push({ id: 'baseline.raw_freelist.bare', run: (it) => freeListBare(freeList, it) });
-  tasks.push({ id: `baseline.raw_freelist.outstanding${OUTSTANDING}`, run: (it) => freeListOutstanding(freeList, flHeld, it) });
-  tasks.push({ id: 'baseline.raw_stack.bare', run: (it) => rawBare(stack, RAW_STACK, it) });
-  tasks.push({ id: `baseline.raw_stack.outstanding${OUTSTANDING}`, run: (it) => rawOutstanding(stack, RAW_STACK, rawHeld, it) });
-  const pool1 = new MemPool({ size: THING_POOL_BYTES });
-  const pool2 = new MemPool({ size: THING_POOL_BYTES });
+  tasks.push({ id: 'baseline.raw_freelist.bare', instances: LAYOUTS, run: (it, k) => freeListBare(freeLists[k], it) });
+  tasks.push({ id: `baseline.raw_freelist.outstanding${OUTSTANDING}`, instances: LAYOUTS, run: (it, k) => freeListOutstanding(freeLists[k], flHeld, it) });
+  tasks.push({ id: 'baseline.raw_stack.bare', instances: LAYOUTS, run: (it, k) => rawBare(stacks[k], RAW_STACK, it) });
+  tasks.push({ id: `baseline.raw_stack.outstanding${OUTSTANDING}`, instances: LAYOUTS, run: (it, k) => rawOutstanding(stacks[k], RAW_STACK, rawHeld, it) });
+  const pool1 = layouts(() => new MemPool({ size: THING_POOL_BYTES }));
+  const pool2 = layouts(() => new MemPool({ size: THING_POOL_BYTES }));
   const thingHeld = new Int32Array(OUTSTANDING);
-  tasks.push({ id: 'baseline.thing_malloc.bare', run: (it) => thingBare(pool1, it) });
-  tasks.push({ id: `baseline.thing_malloc.outstanding${OUTSTANDING}`, run: (it) => thingOutstanding(pool2, thingHeld, it) });
+  tasks.push({ id: 'baseline.thing_malloc.bare', instances: LAYOUTS, run: (it, k) => thingBare(pool1[k], it) });
+  tasks.push({ id: `baseline.thing_malloc.outstanding${OUTSTANDING}`, instances: LAYOUTS, run: (it, k) => thingOutstanding(pool2[k], thingHeld, it) });
 
-  // 7: slab. Each mmlab figure on its own machine (its caches created before the free-page count is taken).
+  // 7: slab. Each mmlab figure on its own machines (LAYOUTS of them; their caches created before the free-page
+  // count is taken).
   const slabMachine = (what: string, setup?: (m: Machine) => void): Machine => {
     const m = Machine.boot({ ...PAGE_MACHINE });
     setup?.(m);
@@ -611,18 +629,25 @@ async function main(): Promise<void> {
     if (!s) throw new Error('kmem_cache_create(dentry) failed');
     return s;
   };
-  const km1 = slabMachine('kmalloc bare');
-  tasks.push({ id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`, run: (it) => kmallocBare(km1, SLAB_KMALLOC_SIZE, it) });
-  const km2 = slabMachine('kmalloc outstanding');
+  const cacheMachine = (what: string): { m: Machine; s: KmemCache } => {
+    let s: KmemCache | undefined;
+    const m = slabMachine(what, (m) => (s = createCache(m)));
+    return { m, s: s! };
+  };
+  const km1 = layouts((k) => slabMachine(`kmalloc bare, machine ${k}`));
+  tasks.push({ id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.bare`, instances: LAYOUTS, run: (it, k) => kmallocBare(km1[k], SLAB_KMALLOC_SIZE, it) });
+  const km2 = layouts((k) => slabMachine(`kmalloc outstanding, machine ${k}`));
   const kmHeld = new Float64Array(OUTSTANDING);
-  tasks.push({ id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`, run: (it) => kmallocOutstanding(km2, SLAB_KMALLOC_SIZE, kmHeld, it) });
-  let cache1: KmemCache | undefined;
-  const kc1 = slabMachine('cache bare', (m) => (cache1 = createCache(m)));
-  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.bare`, run: (it) => cacheBare(kc1, cache1!, it) });
-  let cache2: KmemCache | undefined;
-  const kc2 = slabMachine('cache outstanding', (m) => (cache2 = createCache(m)));
+  tasks.push({
+    id: `slab.kmalloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`,
+    instances: LAYOUTS,
+    run: (it, k) => kmallocOutstanding(km2[k], SLAB_KMALLOC_SIZE, kmHeld, it),
+  });
+  const kc1 = layouts((k) => cacheMachine(`cache bare, machine ${k}`));
+  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.bare`, instances: LAYOUTS, run: (it, k) => cacheBare(kc1[k].m, kc1[k].s, it) });
+  const kc2 = layouts((k) => cacheMachine(`cache outstanding, machine ${k}`));
   const kcHeld = new Float64Array(OUTSTANDING);
-  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`, run: (it) => cacheOutstanding(kc2, cache2!, kcHeld, it) });
+  tasks.push({ id: `slab.cache${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`, instances: LAYOUTS, run: (it, k) => cacheOutstanding(kc2[k].m, kc2[k].s, kcHeld, it) });
   // The mix: the same sizes and slots for both allocators, filled to 256 live blocks before timing.
   const mixRng = mulberry32(SLAB_MIX_SEED);
   const mixSizes = logUniformSizes(mixRng, SLAB_MIX_SEQUENCE, SLAB_MIX_MIN, SLAB_MIX_MAX);
@@ -642,17 +667,26 @@ async function main(): Promise<void> {
     verifySlab(kmMix, kmMixFree0, 'kmalloc mix');
   });
   // The MemPool baselines of the same sizes and patterns.
-  const tpool1 = new MemPool({ size: THING_SLAB_POOL_BYTES });
-  const tpool2 = new MemPool({ size: THING_SLAB_POOL_BYTES });
-  const tpool3 = new MemPool({ size: THING_SLAB_POOL_BYTES });
-  const tpool4 = new MemPool({ size: THING_SLAB_POOL_BYTES });
+  const slabPools = () => layouts(() => new MemPool({ size: THING_SLAB_POOL_BYTES }));
+  const tpool1 = slabPools();
+  const tpool2 = slabPools();
+  const tpool3 = slabPools();
+  const tpool4 = slabPools();
   const tpoolMix = new MemPool({ size: THING_MIX_POOL_BYTES });
   const tHeld2 = new Int32Array(OUTSTANDING);
   const tHeld4 = new Int32Array(OUTSTANDING);
-  tasks.push({ id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`, run: (it) => thingSizedBare(tpool1, SLAB_KMALLOC_SIZE, it) });
-  tasks.push({ id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`, run: (it) => thingSizedOutstanding(tpool2, SLAB_KMALLOC_SIZE, tHeld2, it) });
-  tasks.push({ id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`, run: (it) => thingSizedBare(tpool3, SLAB_CACHE_SIZE, it) });
-  tasks.push({ id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`, run: (it) => thingSizedOutstanding(tpool4, SLAB_CACHE_SIZE, tHeld4, it) });
+  tasks.push({ id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.bare`, instances: LAYOUTS, run: (it, k) => thingSizedBare(tpool1[k], SLAB_KMALLOC_SIZE, it) });
+  tasks.push({
+    id: `baseline.thing_malloc${SLAB_KMALLOC_SIZE}.outstanding${OUTSTANDING}`,
+    instances: LAYOUTS,
+    run: (it, k) => thingSizedOutstanding(tpool2[k], SLAB_KMALLOC_SIZE, tHeld2, it),
+  });
+  tasks.push({ id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.bare`, instances: LAYOUTS, run: (it, k) => thingSizedBare(tpool3[k], SLAB_CACHE_SIZE, it) });
+  tasks.push({
+    id: `baseline.thing_malloc${SLAB_CACHE_SIZE}.outstanding${OUTSTANDING}`,
+    instances: LAYOUTS,
+    run: (it, k) => thingSizedOutstanding(tpool4[k], SLAB_CACHE_SIZE, tHeld4, it),
+  });
   const tMixState: SlabMix = { sizes: mixSizes, slots: mixSlots, pos: 0 };
   const tMixHeld = new Int32Array(OUTSTANDING);
   for (let j = 0; j < OUTSTANDING; j++) {
@@ -899,14 +933,14 @@ async function main(): Promise<void> {
     /** The host's 1-minute load average when the run started: figures from a busy host run slow. */
     loadavg1AtStart: loadAtStart,
     config: {
-      pageMachine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true },
+      pageMachine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true, machinesPerFigure: LAYOUTS },
       bootMachine: { ...BOOT_MACHINE, runs: BOOT_RUNS },
       outstanding: OUTSTANDING,
       mixed: { seed: MIXED_SEED, prng: 'mulberry32', targetOutstanding: MIXED_TARGET, orderWeights: MIXED_ORDER_WEIGHTS, freeProbability: 'outstanding / (2 * target)' },
       rawStack: { entries: RAW_STACK },
       thingMalloc: { poolBytes: THING_POOL_BYTES, allocBytes: THING_ALLOC_BYTES, opts: 'defaults (align 8, compact, split)' },
       slab: {
-        machine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true },
+        machine: { ...PAGE_MACHINE, nrCpus, gfp: 'GFP_KERNEL', freshMachinePerFigure: true, machinesPerFigure: LAYOUTS, mixMachines: 1 },
         kmallocSize: SLAB_KMALLOC_SIZE,
         cache: { name: 'dentry', size: SLAB_CACHE_SIZE, flags: 'SLAB_RECLAIM_ACCOUNT|SLAB_HWCACHE_ALIGN' },
         mix: {
@@ -927,7 +961,13 @@ async function main(): Promise<void> {
           modelPasses: 'cold: after flush_tlb_all; warm: the pass right after',
         },
       },
-      harness: { budgetMsPerFigure: opts.budgetMs, statistic: 'median of samples, ns per operation', sampling: 'round-robin over all figures, one sample each per round', warmup: 'calibration, then 3 rounds' },
+      harness: {
+        budgetMsPerFigure: opts.budgetMs,
+        statistic: 'median of samples, ns per operation',
+        sampling: 'round-robin over all figures, one sample each per round',
+        instances: `the pair figures (page_alloc order0/order3, slab kmalloc/cache, and their baselines) over ${LAYOUTS} instances built alike, round-robin, one per round; instanceNs: each one's median`,
+        warmup: `calibration, then max(3, instances) rounds`,
+      },
     },
     figures,
     checks,
@@ -970,7 +1010,8 @@ function runOnly(all: readonly Task[], after: readonly (() => void)[], opts: Opt
   const out: string[] = [];
   for (const t of tasks) {
     const r = results.get(t.id)!;
-    out.push(`${t.id.padEnd(44)} ${fmtNs(r.nsPerOp).padStart(8)} ns/op  (p25..p75 ${fmtNs(r.p25Ns)}..${fmtNs(r.p75Ns)}, ${r.samples} samples)`);
+    const inst = r.instanceNs ? ` over ${r.instanceNs.length} instances, their medians ${r.instanceNs.map(fmtNs).join(' ')}` : '';
+    out.push(`${t.id.padEnd(44)} ${fmtNs(r.nsPerOp).padStart(8)} ns/op  (p25..p75 ${fmtNs(r.p25Ns)}..${fmtNs(r.p75Ns)}, ${r.samples} samples${inst})`);
   }
   for (const [k, v] of Object.entries(ratios)) out.push(`${k} = ${v.toFixed(2)}`);
   process.stdout.write(out.join('\n') + '\n');
@@ -980,6 +1021,12 @@ function runOnly(all: readonly Task[], after: readonly (() => void)[], opts: Opt
 
 function fmtNs(ns: number): string {
   return ns >= 100 ? ns.toFixed(0) : ns >= 10 ? ns.toFixed(1) : ns.toFixed(2);
+}
+
+/** The range of a figure's instance medians ('' for a single instance). */
+function fmtInstances(f: Figure): string {
+  if (!f.instanceNs) return '';
+  return `${fmtNs(Math.min(...f.instanceNs))}..${fmtNs(Math.max(...f.instanceNs))}`;
 }
 
 function fmtRate(r: number): string {
@@ -997,7 +1044,7 @@ function renderTable(
   budgetMs: number,
   load: number,
 ): string {
-  const rows: string[][] = [['figure', 'ns/op', 'ops/s', 'p25..p75 ns', 'unit']];
+  const rows: string[][] = [['figure', 'ns/op', 'ops/s', 'p25..p75 ns', `${LAYOUTS} instances`, 'unit']];
   const label: Record<string, string> = {
     'page_alloc.order0.bare': 'mmlab order-0, bare pair',
     [`page_alloc.order0.outstanding${OUTSTANDING}`]: `mmlab order-0, ${OUTSTANDING} outstanding`,
@@ -1028,12 +1075,13 @@ function renderTable(
   for (const [k, name] of Object.entries(label)) {
     const f = figures[k] as Figure;
     const rate = k.startsWith('read.') ? `${f.opsPerSec.toFixed(0)} MiB/s` : fmtRate(f.opsPerSec) + (k === 'page_alloc.mixed' ? 'allocs/s' : 'pairs/s');
-    rows.push([name, fmtNs(f.nsPerOp), rate, `${fmtNs(f.p25Ns)}..${fmtNs(f.p75Ns)}`, f.unit]);
+    rows.push([name, fmtNs(f.nsPerOp), rate, `${fmtNs(f.p25Ns)}..${fmtNs(f.p75Ns)}`, fmtInstances(f), f.unit]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 4 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 5 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const out: string[] = [];
   out.push(`mmlab bench  (node ${node}, ${PAGE_MACHINE.arch} ${PAGE_MACHINE.mem}, ${nrCpus} model CPUs, GFP_KERNEL, ~${budgetMs} ms per figure, median of samples; host load ${load.toFixed(2)} at start)`);
+  out.push(`(pair figures: samples over ${LAYOUTS} machines or pools built alike; "${LAYOUTS} instances" is the range of their medians)`);
   out.push('');
   out.push(line(rows[0]));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
