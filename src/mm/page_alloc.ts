@@ -78,7 +78,7 @@ const FAST_EXTRA_FREE = FAST_EXTRA_POISON | FAST_EXTRA_TRACE_FREE;
 const FAST_EXTRA_ALLOC = FAST_EXTRA_POISON | FAST_EXTRA_TRACE_ALLOC;
 /** Model-only FPI flag: free_unref_folios() freeing, which traces mm_page_free_batched, not mm_page_free. */
 const FPI_MODEL_BATCHED = 1 << 8;
-/** Flags that take a free off the fast path: compound, reserved, typed, or another order than handed out. */
+/** Flags that take an order-0 free off the fast path: compound, reserved, typed, or handed out with another order. */
 const FAST_FREE_MASK = PG_HEAD | PG_TAIL | PG_RESERVED | PGTY_MASK | ALLOC_ORDER_MASK;
 /** PAGE_POISON: the byte a freed page is filled with under page_poison=1. */
 export const PAGE_POISON = 0xaa;
